@@ -276,9 +276,9 @@ func (r *Reader) orderOf() order {
 	if bo == nil {
 		bo = binary.NativeEndian
 	}
-	var probe [4]byte
-	bo.PutUint32(probe[:], 0x01020304)
-	switch probe {
+	// r.word, not a local array, which would escape to the heap.
+	bo.PutUint32(r.word[:], 0x01020304)
+	switch r.word {
 	case [4]byte{4, 3, 2, 1}:
 		return orderLittle
 	case [4]byte{1, 2, 3, 4}:
