@@ -283,32 +283,48 @@ func getdents(fd int, buf []byte) (int, error) {
 	}
 }
 
-// firstError remembers the error of the lowest pid, so that the reported
-// one does not depend on the worker scheduling.
-type firstError struct {
-	pid  int32 // 0: none
+// failure is why one process could not be walked: the system call, the
+// file relative to <proc_root>/<pid> ("" for the directory itself, "fd/<fd>"
+// when fd >= 0) and the errno.
+type failure struct {
+	op   string
 	what string
+	fd   int32
 	err  unix.Errno
 }
 
-func (f *firstError) set(pid int32, what string, err unix.Errno) {
-	if f.pid == 0 || pid < f.pid {
-		*f = firstError{pid: pid, what: what, err: err}
+func failed(op, what string, err unix.Errno) failure {
+	return failure{op: op, what: what, fd: -1, err: err}
+}
+
+// firstError remembers the failure of the lowest pid, so that the reported
+// one does not depend on the worker scheduling.
+type firstError struct {
+	pid int32 // 0: none
+	f   failure
+}
+
+func (e *firstError) set(pid int32, f failure) {
+	if e.pid == 0 || pid < e.pid {
+		*e = firstError{pid: pid, f: f}
 	}
 }
 
-func (f *firstError) merge(g firstError) {
+func (e *firstError) merge(g firstError) {
 	if g.pid != 0 {
-		f.set(g.pid, g.what, g.err)
+		e.set(g.pid, g.f)
 	}
 }
 
-func (f *firstError) error(root string) error {
-	p := root + "/" + strconv.Itoa(int(f.pid))
-	if f.what != "" {
-		p += "/" + f.what
+func (e *firstError) error(root string) error {
+	p := root + "/" + strconv.Itoa(int(e.pid))
+	if e.f.what != "" {
+		p += "/" + e.f.what
 	}
-	return &fs.PathError{Op: "open", Path: p, Err: f.err}
+	if e.f.fd >= 0 {
+		p += "/" + strconv.Itoa(int(e.f.fd))
+	}
+	return &fs.PathError{Op: e.f.op, Path: p, Err: e.f.err}
 }
 
 // worker walks one process at a time with its own buffers and results.
@@ -345,34 +361,35 @@ func (w *worker) reset() {
 }
 
 // fail counts a process that could not be walked, by errno.
-func (w *worker) fail(pid int32, what string, e unix.Errno) {
-	switch e {
+func (w *worker) fail(pid int32, f failure) {
+	switch f.err {
 	case unix.ENOENT, unix.ESRCH:
 		w.stats.Gone++
 	case unix.EACCES, unix.EPERM:
 		w.stats.Denied++
-		w.denied.set(pid, what, e)
+		w.denied.set(pid, f)
 	default:
 		w.stats.Failed++
-		w.failed.set(pid, what, e)
+		w.failed.set(pid, f)
 	}
 }
 
 // process walks one process and stores it in out. It returns false if done
-// was closed before it could finish.
+// was closed before it could finish. The process is counted in exactly one
+// of Stats.Processes, Gone, Denied, Skipped and Failed.
 func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, pid int32, out *Process) bool {
 	w.path = strconv.AppendUint(w.path[:0], uint64(pid), 10)
 	w.path = append(w.path, 0)
 	pfd, e := openat(rootfd, &w.path[0], unix.O_RDONLY|unix.O_DIRECTORY)
 	if e != 0 {
-		w.fail(pid, "", e)
+		w.fail(pid, failed("open", "", e))
 		return true
 	}
 	defer unix.Close(pfd)
 
 	comm, e := readFile(pfd, cstr("comm\x00"), w.file[:commBufSize])
 	if e != 0 {
-		w.fail(pid, "comm", e)
+		w.fail(pid, failed("open", "comm", e))
 		return true
 	}
 	p := Process{PID: pid, Name: cleanComm(comm)}
@@ -383,7 +400,7 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 
 	fdfd, e := openat(pfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY)
 	if e != 0 {
-		w.fail(pid, "fd", e)
+		w.fail(pid, failed("open", "fd", e))
 		return true
 	}
 	defer unix.Close(fdfd)
@@ -391,10 +408,10 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	w.readMeta(pfd, &p, opts.Cmdline)
 
 	start := len(w.owners)
-	truncated, stopped, e := w.walkFDs(done, fdfd, pid, int32(slot), opts.MaxFDs)
-	if e != 0 {
+	truncated, stopped, f := w.walkFDs(done, fdfd, pid, int32(slot), opts.MaxFDs)
+	if f.err != 0 {
 		w.owners = w.owners[:start]
-		w.fail(pid, "fd", e)
+		w.fail(pid, f)
 		return true
 	}
 	w.stats.Processes++
@@ -436,22 +453,22 @@ func (w *worker) readMeta(pfd int, p *Process, cmdline bool) {
 
 // walkFDs lists the fd directory in batches and reads each link, appending
 // the sockets to w.owners. It stops after maxFDs descriptors (truncated), or
-// between batches once done is closed (stopped). A non-zero errno means the
-// process cannot be walked: its owners are to be dropped.
-func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs int) (truncated, stopped bool, _ unix.Errno) {
+// between batches once done is closed (stopped). A failure means the process
+// cannot be walked: its owners are to be dropped.
+func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs int) (truncated, stopped bool, _ failure) {
 	nfd := 0
 	for {
 		select {
 		case <-done:
-			return false, true, 0
+			return false, true, failure{}
 		default:
 		}
 		n, err := getdents(fdfd, w.dirBuf)
 		if err != nil {
-			return false, false, errno(err)
+			return false, false, failed("getdents", "fd", errno(err))
 		}
 		if n <= 0 {
-			return false, false, 0
+			return false, false, failure{}
 		}
 		it := direntIter{buf: w.dirBuf[:n]}
 		for {
@@ -464,7 +481,7 @@ func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs
 				continue // ".", ".." and anything that is not an fd
 			}
 			if maxFDs > 0 && nfd >= maxFDs {
-				return true, false, 0
+				return true, false, failure{}
 			}
 			nfd++
 			m, e := readlinkat(fdfd, &w.dirBuf[off], w.link)
@@ -474,7 +491,7 @@ func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs
 				w.stats.FDsGone++
 				continue
 			case unix.EACCES, unix.EPERM:
-				return false, false, e
+				return false, false, failure{op: "readlink", what: "fd", fd: int32(fd), err: e}
 			default:
 				continue // EINVAL: not a link (a fixture's plain file)
 			}

@@ -1,0 +1,481 @@
+//go:build linux
+
+package resolver
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/prometheus/procfs"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The test binary doubles as the child process of the live and permission
+// tests: TestMain dispatches on this variable.
+const childEnv = "RESOLVER_TEST_CHILD"
+
+// highFD is where the live child dup2s one of its sockets.
+const highFD = 900
+
+func TestMain(m *testing.M) {
+	switch mode := os.Getenv(childEnv); mode {
+	case "":
+		os.Exit(m.Run())
+	case "live":
+		os.Exit(liveChild())
+	case "perm":
+		os.Exit(permChild())
+	default:
+		fmt.Fprintf(os.Stderr, "unknown %s %q\n", childEnv, mode)
+		os.Exit(2)
+	}
+}
+
+// sock is one socket descriptor held by a process.
+type sock struct {
+	FD    int32
+	Inode uint64
+}
+
+// fdOf returns the descriptor behind a net.Listener or net.Conn.
+func fdOf(c any) (int32, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0, fmt.Errorf("%T has no SyscallConn", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var fd int32
+	if err := raw.Control(func(f uintptr) { fd = int32(f) }); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
+
+// sockOf returns the descriptor and the fstat inode of a socket descriptor.
+func sockOf(fd int32) (sock, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return sock{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return sock{}, fmt.Errorf("fd %d is not a socket", fd)
+	}
+	return sock{FD: fd, Inode: st.Ino}, nil
+}
+
+// openLoopback opens a listener on addr ("127.0.0.1:0" or "[::1]:0"), a
+// client connected to it and the accepted server end, and returns them with
+// their sockets.
+func openLoopback(network, addr string) (closers []io.Closer, socks []sock, err error) {
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, l)
+	c, err := net.Dial(network, l.Addr().String())
+	if err != nil {
+		return closers, nil, err
+	}
+	closers = append(closers, c)
+	s, err := l.Accept()
+	if err != nil {
+		return closers, nil, err
+	}
+	closers = append(closers, s)
+	for _, x := range []any{l, c, s} {
+		fd, err := fdOf(x)
+		if err != nil {
+			return closers, nil, err
+		}
+		so, err := sockOf(fd)
+		if err != nil {
+			return closers, nil, err
+		}
+		socks = append(socks, so)
+	}
+	return closers, socks, nil
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// liveChild holds its own v4 and v6 loopback sockets, the shared socket on
+// fd 3 and a dup of its listener on highFD, prints them as "sock <fd>
+// <inode>" lines and "ready", and waits for its standard input to close.
+func liveChild() int {
+	fail := func(err error) int {
+		fmt.Printf("error %v\n", err)
+		return 1
+	}
+	closers, socks, err := openLoopback("tcp4", "127.0.0.1:0")
+	defer closeAll(closers)
+	if err != nil {
+		return fail(err)
+	}
+	if c6, s6, err := openLoopback("tcp6", "[::1]:0"); err == nil {
+		defer closeAll(c6)
+		socks = append(socks, s6...)
+	}
+	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
+		return fail(err)
+	}
+	socks = append(socks, sock{FD: highFD, Inode: socks[0].Inode})
+	shared, err := sockOf(3) // ExtraFiles[0]
+	if err != nil {
+		return fail(err)
+	}
+	socks = append(socks, shared)
+	for _, s := range socks {
+		fmt.Printf("sock %d %d\n", s.FD, s.Inode)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// startLiveChild starts liveChild with shared as its fd 3 and returns its
+// pid and sockets. The child exits when the test ends.
+func startLiveChild(t *testing.T, shared *os.File) (int32, []sock) {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"=live")
+	cmd.ExtraFiles = []*os.File{shared}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+
+	var socks []sock
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 1 && f[0] == "ready" {
+			return int32(cmd.Process.Pid), socks
+		}
+		require.Len(t, f, 3, "child said %q", sc.Text())
+		require.Equal(t, "sock", f[0], "child said %q", sc.Text())
+		fd, err := strconv.ParseInt(f[1], 10, 32)
+		require.NoError(t, err)
+		ino, err := strconv.ParseUint(f[2], 10, 64)
+		require.NoError(t, err)
+		socks = append(socks, sock{FD: int32(fd), Inode: ino})
+	}
+	t.Fatalf("child ended before it was ready: %v", sc.Err())
+	return 0, nil
+}
+
+// ownedBy returns the sockets the table gives pid, sorted by fd.
+func ownedBy(t *testing.T, tab *Table, pid int32) []sock {
+	t.Helper()
+	var socks []sock
+	for _, o := range tab.Owners {
+		if o.PID == pid {
+			require.Equal(t, pid, tab.Procs[o.Proc].PID)
+			socks = append(socks, sock{FD: o.FD, Inode: o.Inode})
+		}
+	}
+	sortSocks(socks)
+	return socks
+}
+
+func sortSocks(s []sock) {
+	slices.SortFunc(s, func(a, b sock) int { return int(a.FD) - int(b.FD) })
+}
+
+func TestWalkLive(t *testing.T) {
+	self := int32(os.Getpid())
+
+	closers, mine, err := openLoopback("tcp4", "127.0.0.1:0")
+	defer closeAll(closers)
+	require.NoError(t, err)
+	if c6, s6, err := openLoopback("tcp6", "[::1]:0"); err == nil {
+		defer closeAll(c6)
+		mine = append(mine, s6...)
+	} else {
+		t.Logf("no IPv6 loopback, v4 only: %v", err)
+	}
+
+	// A listener shared with the child: the parent holds it twice (the
+	// listener and its File dup), the child once, on fd 3.
+	sl, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer sl.Close()
+	sharedFile, err := sl.(*net.TCPListener).File()
+	require.NoError(t, err)
+	defer sharedFile.Close()
+	slfd, err := fdOf(sl)
+	require.NoError(t, err)
+	s1, err := sockOf(slfd)
+	require.NoError(t, err)
+	s2, err := sockOf(int32(sharedFile.Fd()))
+	require.NoError(t, err)
+	require.Equal(t, s1.Inode, s2.Inode)
+	mine = append(mine, s1, s2)
+	sortSocks(mine)
+
+	child, theirs := startLiveChild(t, sharedFile)
+	sortSocks(theirs)
+	require.Equal(t, int32(3), theirs[0].FD)
+	require.Equal(t, s1.Inode, theirs[0].Inode, "fd 3 of the child is the shared listener")
+	require.Equal(t, int32(highFD), theirs[len(theirs)-1].FD)
+
+	check := func(t *testing.T, tab *Table) {
+		require.Equal(t, mine, ownedBy(t, tab, self), "the test process's sockets")
+		require.Equal(t, theirs, ownedBy(t, tab, child), "the child's sockets")
+
+		// Every owner of the shared listener, in order.
+		want := []Owner{{Inode: s1.Inode, PID: self, FD: min(s1.FD, s2.FD)}, {Inode: s1.Inode, PID: self, FD: max(s1.FD, s2.FD)}, {Inode: s1.Inode, PID: child, FD: 3}}
+		if child < self {
+			want = []Owner{want[2], want[0], want[1]}
+		}
+		i, j := tab.Lookup(s1.Inode)
+		got := slices.Clone(tab.Owners[i:j])
+		for k := range got {
+			got[k].Proc = 0
+		}
+		require.Equal(t, want, got)
+
+		// The dup2'd listener of the setsid child: both fds.
+		i, j = tab.Lookup(theirs[len(theirs)-1].Inode)
+		require.Equal(t, 2, j-i)
+		require.Equal(t, child, tab.Owners[i].PID)
+		require.Equal(t, child, tab.Owners[j-1].PID)
+		require.Equal(t, int32(highFD), tab.Owners[j-1].FD)
+
+		// What we know of the processes, against procfs as an oracle.
+		fs, err := procfs.NewFS("/proc")
+		require.NoError(t, err)
+		for _, pid := range []int32{self, child} {
+			k, found := slices.BinarySearchFunc(tab.Procs, pid, func(p Process, pid int32) int { return int(p.PID) - int(pid) })
+			require.True(t, found)
+			p := tab.Procs[k]
+			proc, err := fs.Proc(int(pid))
+			require.NoError(t, err)
+			comm, err := proc.Comm()
+			require.NoError(t, err)
+			stat, err := proc.Stat()
+			require.NoError(t, err)
+			status, err := proc.NewStatus()
+			require.NoError(t, err)
+			var ns unix.Stat_t
+			require.NoError(t, unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &ns))
+			require.Equal(t, Process{
+				PID: pid, Name: comm, UID: uint32(status.UIDs[1]), NetNS: ns.Ino, StartTime: stat.Starttime,
+			}, p)
+
+			targets, err := proc.FileDescriptorTargets()
+			require.NoError(t, err)
+			var oracle, ours []uint64
+			for _, target := range targets {
+				if inode, ok := strings.CutPrefix(target, "socket:["); ok {
+					v, err := strconv.ParseUint(strings.TrimSuffix(inode, "]"), 10, 64)
+					require.NoError(t, err)
+					oracle = append(oracle, v)
+				}
+			}
+			for _, s := range ownedBy(t, tab, pid) {
+				ours = append(ours, s.Inode)
+			}
+			slices.Sort(oracle)
+			slices.Sort(ours)
+			require.Equal(t, oracle, ours, "pid %d against procfs", pid)
+		}
+	}
+
+	t.Run("whole host", func(t *testing.T) {
+		tab, err := walk(t, Options{ProcRoot: "/proc"})
+		if err != nil {
+			// Even root may be denied some processes (a container's
+			// init, a missing CAP_SYS_PTRACE): that, and only that, is
+			// allowed.
+			var de *DeniedError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, de.Error(), err.Error(), "nothing but the denial summary")
+			require.Equal(t, tab.Stats.Denied, de.Processes)
+			t.Logf("denied: %v", err)
+		}
+		check(t, tab)
+		require.Equal(t, len(tab.Owners), tab.Stats.Sockets)
+		require.Equal(t, len(tab.Procs), tab.Stats.Processes)
+	})
+	t.Run("pids", func(t *testing.T) {
+		tab, err := walk(t, Options{ProcRoot: "/proc", PIDs: []int32{child, self}, Workers: 2})
+		require.NoError(t, err)
+		check(t, tab)
+		require.Len(t, tab.Procs, 2)
+	})
+	t.Run("match", func(t *testing.T) {
+		comm, err := os.ReadFile("/proc/self/comm")
+		require.NoError(t, err)
+		name := strings.TrimSuffix(string(comm), "\n")
+		tab, err := walk(t, Options{ProcRoot: "/proc", Match: func(n string) bool { return n == name }})
+		require.NoError(t, err)
+		check(t, tab)
+	})
+	t.Run("cmdline", func(t *testing.T) {
+		tab, err := walk(t, Options{ProcRoot: "/proc", PIDs: []int32{self}, Cmdline: true})
+		require.NoError(t, err)
+		require.Len(t, tab.Procs, 1)
+		require.Equal(t, strings.Join(os.Args, " "), tab.Procs[0].Cmdline)
+	})
+}
+
+// permResult is what permChild reports on its standard output.
+type permResult struct {
+	UID          int
+	Found        bool // its own listener, with the right pid and fd
+	Stats        Stats
+	DeniedErrors int
+	Errors       int
+	Err          string
+	IsPermission bool
+	Fixture      Stats
+	FixtureErr   string
+	FixtureOwner []Owner
+}
+
+// permChild runs as an unprivileged user: it walks /proc and a fixture tree
+// with an unreadable fd directory, and reports what it saw.
+func permChild() int {
+	res := permResult{UID: os.Geteuid()}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer l.Close()
+	fd, err := fdOf(l)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	s, err := sockOf(fd)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+
+	r, err := New(Options{ProcRoot: "/proc"})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	tab, err := r.Walk(context.Background())
+	res.Stats = tab.Stats
+	if err != nil {
+		res.Err = err.Error()
+		res.IsPermission = errors.Is(err, os.ErrPermission)
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		res.Errors = len(errs)
+		for _, e := range errs {
+			var de *DeniedError
+			if errors.As(e, &de) {
+				res.DeniedErrors++
+			}
+		}
+	}
+	i, j := tab.Lookup(s.Inode)
+	res.Found = j-i == 1 && tab.Owners[i].PID == int32(os.Getpid()) && tab.Owners[i].FD == s.FD
+
+	if root := os.Getenv("RESOLVER_TEST_FIXTURE"); root != "" {
+		tab, err := walkFixture(root)
+		res.Fixture = tab.Stats
+		res.FixtureOwner = tab.Owners
+		if err != nil {
+			res.FixtureErr = err.Error()
+		}
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+func walkFixture(root string) (*Table, error) {
+	r, err := New(Options{ProcRoot: root})
+	if err != nil {
+		return &Table{}, err
+	}
+	return r.Walk(context.Background())
+}
+
+func TestWalkPermission(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the permission test drops from root to uid 65534: run it as root")
+	}
+	// A copy of the test binary that uid 65534 can reach and run.
+	dir, err := os.MkdirTemp("", "resolver-perm-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	data, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "resolver.test")
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+
+	// A fixture where one process's fd directory is not readable by 65534.
+	root := filepath.Join(dir, "proc")
+	writeTree(t, root,
+		fxProc{pid: "10", comm: strp("open\n"), fds: map[string]string{"3": "socket:[5]"}},
+		fxProc{pid: "11", comm: strp("closed\n"), fds: map[string]string{"3": "socket:[6]"}},
+	)
+	require.NoError(t, os.Chmod(root, 0o755))
+	require.NoError(t, os.Chmod(filepath.Join(root, "11", "fd"), 0o000))
+
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=perm", "RESOLVER_TEST_FIXTURE="+root)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "child output: %s", out)
+	var res permResult
+	require.NoError(t, json.Unmarshal(out, &res), "child output: %s", out)
+	t.Logf("as uid %d: %+v", res.UID, res.Stats)
+
+	require.Equal(t, 65534, res.UID)
+	require.True(t, res.Found, "the child finds its own listener")
+	require.Positive(t, res.Stats.Processes)
+	require.Positive(t, res.Stats.Denied, "other users' processes are denied")
+	require.Zero(t, res.Stats.Failed)
+	require.Equal(t, 1, res.Errors, "only the denial summary: %s", res.Err)
+	require.Equal(t, 1, res.DeniedErrors)
+	require.True(t, res.IsPermission)
+	require.Regexp(t, `^\d+ process(es)? not readable: permission denied \(first: (open|readlink) /proc/\d+/fd(/\d+)?: permission denied\)$`, res.Err)
+
+	require.Equal(t, Stats{Processes: 1, Denied: 1, FDs: 1, Sockets: 1}, res.Fixture)
+	require.Equal(t, []Owner{{Inode: 5, PID: 10, FD: 3}}, res.FixtureOwner)
+	require.Equal(t, fmt.Sprintf("1 process not readable: permission denied (first: open %s/11/fd: permission denied)", root), res.FixtureErr)
+}
