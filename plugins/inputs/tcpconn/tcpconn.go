@@ -1,0 +1,235 @@
+//go:build linux
+
+// Package tcpconn is the Telegraf input plugin inputs.tcpconn. It joins the
+// socket inodes held open under /proc/<pid>/fd with the rows of
+// /proc/net/tcp and /proc/net/tcp6, and emits one metric per owned socket.
+package tcpconn
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/filter"
+	"github.com/influxdata/telegraf/plugins/inputs"
+
+	"github.com/tcpconn/telegraf-tcpconn/parser"
+	"github.com/tcpconn/telegraf-tcpconn/resolver"
+)
+
+//go:embed sample.conf
+var sampleConfig string
+
+// Defaults, shared by the factory and the docs.
+const (
+	defaultTimeout    = config.Duration(5 * time.Second)
+	defaultMaxSockets = 100000
+)
+
+// TCPConn is the inputs.tcpconn plugin.
+type TCPConn struct {
+	ProcRoot       string          `toml:"proc_root"`
+	Protocols      []string        `toml:"protocols"`
+	States         []string        `toml:"states"`
+	ProcessNames   []string        `toml:"process_names"`
+	IncludeUnowned bool            `toml:"include_unowned"`
+	Timeout        config.Duration `toml:"timeout"`
+	MaxSockets     int             `toml:"max_sockets"`
+
+	Log telegraf.Logger `toml:"-"`
+
+	tables   []table
+	resolver *resolver.Resolver
+	reader   *parser.Reader
+	join     join
+}
+
+// table is one kernel table to read.
+type table struct {
+	protocol string // "tcp4" or "tcp6"
+	path     string
+}
+
+func (*TCPConn) SampleConfig() string { return sampleConfig }
+
+func (t *TCPConn) Init() error {
+	if t.ProcRoot == "" {
+		t.ProcRoot = defaultProcRoot()
+	}
+	if _, err := os.Stat(t.ProcRoot); err != nil {
+		return fmt.Errorf("config option \"proc_root\": %w", err)
+	}
+
+	if len(t.Protocols) == 0 {
+		return errors.New(`config option "protocols": empty; use "tcp4", "tcp6" or both`)
+	}
+	t.tables = t.tables[:0]
+	for _, p := range t.Protocols {
+		var name string
+		switch p {
+		case "tcp4":
+			name = "tcp"
+		case "tcp6":
+			name = "tcp6"
+		default:
+			return fmt.Errorf("config option \"protocols\": unknown protocol %q; use \"tcp4\" or \"tcp6\"", p)
+		}
+		if !hasTable(t.tables, p) {
+			t.tables = append(t.tables, table{protocol: p, path: filepath.Join(t.ProcRoot, "net", name)})
+		}
+	}
+
+	t.join = join{includeUnowned: t.IncludeUnowned, maxMetrics: t.MaxSockets}
+	if len(t.States) > 0 {
+		t.join.states = new([256]bool)
+		for _, name := range t.States {
+			s, err := parser.ParseState(name)
+			if err != nil {
+				return fmt.Errorf("config option \"states\": %w", err)
+			}
+			t.join.states[s] = true
+		}
+	}
+
+	opts := resolver.Options{ProcRoot: t.ProcRoot}
+	if len(t.ProcessNames) > 0 {
+		f, err := filter.Compile(t.ProcessNames)
+		if err != nil {
+			return fmt.Errorf("config option \"process_names\": %w", err)
+		}
+		opts.Match = f.Match
+	}
+
+	if t.Timeout <= 0 {
+		return fmt.Errorf("config option \"timeout\": must be positive, got %q", time.Duration(t.Timeout))
+	}
+	if t.MaxSockets < 0 {
+		return fmt.Errorf("config option \"max_sockets\": must be 0 (no limit) or positive, got %d", t.MaxSockets)
+	}
+
+	r, err := resolver.New(opts)
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	t.resolver = r
+	t.reader = parser.NewReader(nil)
+	return nil
+}
+
+func hasTable(tables []table, protocol string) bool {
+	for _, tb := range tables {
+		if tb.protocol == protocol {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultProcRoot follows Telegraf and gopsutil: HOST_PROC names the host's
+// proc filesystem when Telegraf runs in a container.
+func defaultProcRoot() string {
+	if p := os.Getenv("HOST_PROC"); p != "" {
+		return p
+	}
+	return "/proc"
+}
+
+func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
+	start := time.Now()
+	deadline := start.Add(time.Duration(t.Timeout))
+
+	owners, walkErr := t.walk(deadline)
+	t.join.begin(acc, owners, start)
+	var readable int
+	for _, tb := range t.tables {
+		ok, err := t.readTable(tb, deadline)
+		if ok {
+			readable++
+		}
+		if err != nil {
+			acc.AddError(err)
+		}
+	}
+	if err := t.join.finish(); err != nil {
+		acc.AddError(err)
+	}
+	if walkErr != nil {
+		acc.AddError(walkErr)
+	}
+	if readable == 0 {
+		return errors.New("no TCP table could be read")
+	}
+	return nil
+}
+
+// walk resolves socket owners. When it runs out of time it returns what it
+// found: the tables are still read, so the sockets of the processes walked
+// are emitted, and the error says where the walk stopped.
+func (t *TCPConn) walk(deadline time.Time) (*resolver.Table, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	owners, err := t.resolver.Walk(ctx)
+	if err == nil {
+		return owners, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("timeout %s: %w", time.Duration(t.Timeout), err)
+	}
+	var denied *resolver.DeniedError
+	if errors.As(err, &denied) {
+		err = fmt.Errorf("%w; run as root, or grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", err)
+	}
+	return owners, err
+}
+
+// readTable streams one kernel table through the join. It reports whether
+// the table could be read at all.
+func (t *TCPConn) readTable(tb table, deadline time.Time) (bool, error) {
+	f, err := os.Open(tb.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && tb.protocol == "tcp6" {
+			// A kernel booted with ipv6.disable=1 has no tcp6 table.
+			t.Log.Debugf("Skipping %s: %v", tb.path, err)
+			return false, nil
+		}
+		return false, fmt.Errorf("reading %s table: %w", tb.protocol, err)
+	}
+	defer f.Close()
+
+	r := t.reader
+	r.Reset(f)
+	defer r.Reset(nil) // drop the file, keep the buffer
+	var rows int
+	for r.Next() {
+		rows++
+		// A clock read per row would cost more than the row itself.
+		if rows%4096 == 0 && time.Now().After(deadline) {
+			return true, fmt.Errorf("timeout %s: stopped reading %s after %d rows", time.Duration(t.Timeout), tb.path, rows)
+		}
+		t.join.socket(r.Socket())
+	}
+	if err := r.Err(); err != nil {
+		return rows > 0, fmt.Errorf("reading %s: %w", tb.path, err)
+	}
+	if n := r.Malformed(); n > 0 {
+		return true, fmt.Errorf("%s: skipped %d malformed rows: %w", tb.path, n, r.MalformedErr())
+	}
+	return true, nil
+}
+
+func init() {
+	inputs.Add("tcpconn", func() telegraf.Input {
+		return &TCPConn{
+			Protocols:  []string{"tcp4", "tcp6"},
+			Timeout:    defaultTimeout,
+			MaxSockets: defaultMaxSockets,
+		}
+	})
+}

@@ -1,0 +1,258 @@
+//go:build linux
+
+package tcpconn
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/inputs"
+	"github.com/influxdata/telegraf/plugins/parsers/influx"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+const testdata = "../../../testdata"
+
+func TestSampleConfigMatchesRepositoryRoot(t *testing.T) {
+	root, err := os.ReadFile(filepath.Join(testdata, "..", "sample.conf"))
+	require.NoError(t, err)
+	require.Equal(t, string(root), sampleConfig, "sample.conf at the repository root and the plugin's embedded one must be identical")
+}
+
+// TestSampleConfigIsDefaults loads the sample configuration with Telegraf's
+// own loader, uncommented, and requires the documented defaults to be the
+// factory's.
+func TestSampleConfigIsDefaults(t *testing.T) {
+	var uncommented strings.Builder
+	for line := range strings.Lines(sampleConfig) {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "# ") && strings.Contains(trimmed, " = ") {
+			line = strings.Replace(line, "# ", "", 1)
+		}
+		uncommented.WriteString(line)
+	}
+	fromSample := loadPlugin(t, uncommented.String())
+	fromFactory := inputs.Inputs["tcpconn"]().(*TCPConn)
+	fromFactory.ProcRoot = "/proc"
+	fromFactory.Log = testutil.Logger{}
+	fromFactory.States, fromFactory.ProcessNames = []string{}, []string{}
+	require.Equal(t, fromFactory, fromSample)
+}
+
+// TestGolden runs every testdata/<case>/telegraf.conf over a proc tree
+// (the case's own proc.txtar, or testdata/proc.txtar) and requires
+// expected.out, and every line of expected.err in the errors.
+func TestGolden(t *testing.T) {
+	cases, err := filepath.Glob(filepath.Join(testdata, "*", "telegraf.conf"))
+	require.NoError(t, err)
+	require.NotEmpty(t, cases)
+	for _, conf := range cases {
+		dir := filepath.Dir(conf)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			archive := filepath.Join(dir, "proc.txtar")
+			if _, err := os.Stat(archive); err != nil {
+				archive = filepath.Join(testdata, "proc.txtar")
+			}
+			t.Setenv("TCPCONN_TEST_PROC", unpackTree(t, archive))
+
+			data, err := os.ReadFile(conf)
+			require.NoError(t, err)
+			plugin := loadPlugin(t, string(data))
+			require.NoError(t, plugin.Init())
+
+			var acc testutil.Accumulator
+			require.NoError(t, plugin.Gather(&acc))
+
+			expected := readMetrics(t, filepath.Join(dir, "expected.out"))
+			testutil.RequireMetricsEqual(t, expected, acc.GetTelegrafMetrics(), testutil.IgnoreTime(), testutil.SortMetrics())
+
+			var wantErrs []string
+			if b, err := os.ReadFile(filepath.Join(dir, "expected.err")); err == nil {
+				wantErrs = strings.Split(strings.TrimSpace(string(b)), "\n")
+			}
+			var got []string
+			for _, err := range acc.Errors {
+				got = append(got, err.Error())
+			}
+			joined := strings.Join(got, "\n")
+			for _, want := range wantErrs {
+				require.Contains(t, joined, want)
+			}
+			if len(wantErrs) == 0 {
+				require.Empty(t, got)
+			}
+		})
+	}
+}
+
+func TestGatherTwiceIsStable(t *testing.T) {
+	plugin := fixturePlugin(t)
+	var first, second testutil.Accumulator
+	require.NoError(t, plugin.Gather(&first))
+	require.NoError(t, plugin.Gather(&second))
+	require.Empty(t, first.Errors)
+	require.Empty(t, second.Errors)
+	testutil.RequireMetricsEqual(t, first.GetTelegrafMetrics(), second.GetTelegrafMetrics(), testutil.IgnoreTime())
+}
+
+func TestTimeout(t *testing.T) {
+	plugin := fixturePlugin(t)
+	plugin.Timeout = config.Duration(time.Nanosecond)
+	var acc testutil.Accumulator
+	require.NoError(t, plugin.Gather(&acc), "a timeout is a partial failure, not a failed gather")
+	require.NotEmpty(t, acc.Errors)
+	require.ErrorContains(t, acc.Errors[len(acc.Errors)-1], "timeout 1ns")
+}
+
+func TestNoTableReadable(t *testing.T) {
+	root := unpackTree(t, filepath.Join(testdata, "proc.txtar"))
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "net")))
+	plugin := &TCPConn{ProcRoot: root, Protocols: []string{"tcp4"}, Timeout: defaultTimeout, Log: testutil.Logger{}}
+	require.NoError(t, plugin.Init())
+	var acc testutil.Accumulator
+	require.ErrorContains(t, plugin.Gather(&acc), "no TCP table could be read")
+	require.Empty(t, acc.GetTelegrafMetrics())
+	require.NotEmpty(t, acc.Errors)
+	require.ErrorContains(t, acc.Errors[0], "net/tcp")
+}
+
+func TestInitErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		options string
+		want    string
+	}{
+		{"unknown key", `proces_names = ["x"]`, `proces_names`},
+		{"proc_root missing", `proc_root = "/does/not/exist"`, `config option "proc_root"`},
+		{"protocols empty", `protocols = []`, `config option "protocols"`},
+		{"protocols typo", `protocols = ["tcp"]`, `config option "protocols": unknown protocol "tcp"`},
+		{"states typo", `states = ["ESTABLISH"]`, `config option "states"`},
+		{"process_names bad glob", `process_names = ["[nginx"]`, `config option "process_names"`},
+		{"timeout zero", `timeout = "0s"`, `config option "timeout"`},
+		// Telegraf's loader names the line and the field of a value of the
+		// wrong type; the shim rewrites the field to the option's name.
+		{"timeout not a duration", `timeout = "soon"`, `line 2: (tcpconn.TCPConn.Timeout) time: invalid duration "soon"`},
+		{"max_sockets negative", `max_sockets = -1`, `config option "max_sockets"`},
+		{"max_sockets not a number", `max_sockets = "many"`, `line 2: (tcpconn.TCPConn.MaxSockets)`},
+		{"include_unowned not a bool", `include_unowned = "yes"`, `line 2: (tcpconn.TCPConn.IncludeUnowned)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plugin, err := tryLoadPlugin("[[inputs.tcpconn]]\n  " + tt.options + "\n")
+			if err == nil {
+				err = plugin.Init()
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestHostProcEnvironment(t *testing.T) {
+	root := unpackTree(t, filepath.Join(testdata, "proc.txtar"))
+	t.Setenv("HOST_PROC", root)
+	plugin := inputs.Inputs["tcpconn"]().(*TCPConn)
+	plugin.Log = testutil.Logger{}
+	require.NoError(t, plugin.Init())
+	require.Equal(t, root, plugin.ProcRoot)
+	var acc testutil.Accumulator
+	require.NoError(t, plugin.Gather(&acc))
+	require.Len(t, acc.GetTelegrafMetrics(), 8)
+}
+
+func fixturePlugin(t *testing.T) *TCPConn {
+	t.Helper()
+	plugin := inputs.Inputs["tcpconn"]().(*TCPConn)
+	plugin.ProcRoot = unpackTree(t, filepath.Join(testdata, "proc.txtar"))
+	plugin.Log = testutil.Logger{}
+	require.NoError(t, plugin.Init())
+	return plugin
+}
+
+// loadPlugin loads one [[inputs.tcpconn]] table with Telegraf's own config
+// loader, as the agent and the shim do.
+func loadPlugin(t *testing.T, toml string) *TCPConn {
+	t.Helper()
+	plugin, err := tryLoadPlugin(toml)
+	require.NoError(t, err)
+	return plugin
+}
+
+func tryLoadPlugin(toml string) (*TCPConn, error) {
+	c := config.NewConfig()
+	c.Agent.Quiet = true
+	if err := c.LoadConfigData([]byte(toml), config.EmptySourcePath); err != nil {
+		return nil, err
+	}
+	plugin := c.Inputs[0].Input.(*TCPConn)
+	plugin.Log = testutil.Logger{}
+	return plugin, nil
+}
+
+func readMetrics(t *testing.T, path string) []telegraf.Metric {
+	t.Helper()
+	parser := &influx.Parser{}
+	require.NoError(t, parser.Init())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	metrics, err := parser.Parse(data)
+	require.NoError(t, err)
+	return metrics
+}
+
+// unpackTree makes a directory from a text archive: "-- path --" starts a
+// file, "-- path -> target --" makes a symlink. Module zips drop symlinks,
+// so fixtures keep them as text.
+func unpackTree(t *testing.T, archive string) string {
+	t.Helper()
+	root := t.TempDir()
+	f, err := os.Open(archive)
+	require.NoError(t, err)
+	defer f.Close()
+
+	var out *os.File
+	closeOut := func() {
+		if out != nil {
+			require.NoError(t, out.Close())
+			out = nil
+		}
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if header, ok := strings.CutPrefix(line, "-- "); ok && strings.HasSuffix(header, " --") {
+			closeOut()
+			header = strings.TrimSuffix(header, " --")
+			name, target, isLink := strings.Cut(header, " -> ")
+			path := filepath.Join(root, filepath.FromSlash(name))
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+			if isLink {
+				require.NoError(t, os.Symlink(target, path))
+				continue
+			}
+			out, err = os.Create(path)
+			require.NoError(t, err)
+			continue
+		}
+		if out != nil {
+			_, err := out.WriteString(line + "\n")
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, sc.Err())
+	closeOut()
+	return root
+}
+
+func TestReadmeShowsSampleConfig(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(readme), "```toml @sample.conf\n"+sampleConfig+"```\n",
+		"the README's configuration block must be sample.conf, verbatim")
+}
