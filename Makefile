@@ -1,0 +1,69 @@
+# tcpconn: the two commands are `make run` and `make test`.
+
+TELEGRAF_VERSION := v1.37.2
+TELEGRAF_TAGS    := custom,inputs.execd,outputs.file,outputs.influxdb,outputs.prometheus_client
+GOLANGCI_VERSION := v2.15.0
+BIN              := $(CURDIR)/bin
+GO               ?= go
+FUZZTIME         ?= 5m
+
+export TCPCONN_BIN_DIR := $(BIN)
+
+.PHONY: all build run test fuzz-seeds fuzz bench lint fmt tidy clean FORCE
+
+all: build
+
+build: $(BIN)/tcpconn $(BIN)/telegraf
+
+# go build is incremental, so always ask it.
+$(BIN)/tcpconn: FORCE
+	$(GO) build -o $@ ./cmd/tcpconn
+
+# Rebuilt when missing or when the pin changes.
+$(BIN)/telegraf: FORCE
+	@if [ ! -x $@ ] || [ "$$(cat $(BIN)/.telegraf-version 2>/dev/null)" != "$(TELEGRAF_VERSION)" ]; then \
+	  echo "building Telegraf $(TELEGRAF_VERSION) into $(BIN)"; \
+	  GOBIN=$(BIN) $(GO) install -tags $(TELEGRAF_TAGS) github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION) && \
+	  echo $(TELEGRAF_VERSION) > $(BIN)/.telegraf-version; \
+	fi
+
+# One gather on this host through a real Telegraf and the execd shim.
+# Telegraf's --once does not wait for an execd plugin's output; --test
+# --test-wait does, and prints each metric behind "> ".
+run: build
+	@$(BIN)/telegraf --config examples/telegraf.conf --test --test-wait 3 | sed -n 's/^> //p'
+
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz-seeds
+
+# A short run of every fuzz target; `make fuzz` runs them longer.
+fuzz-seeds:
+	$(MAKE) fuzz FUZZTIME=10s
+
+fuzz:
+	@set -e; for pkg in ./parser ./resolver; do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg; \
+	  done; \
+	done
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./plugins/...
+
+lint:
+	@command -v $(BIN)/golangci-lint >/dev/null || GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	$(BIN)/golangci-lint run ./...
+
+fmt:
+	gofmt -s -w $$(git ls-files '*.go')
+
+tidy:
+	$(GO) mod tidy
+
+clean:
+	rm -rf $(BIN)
+
+FORCE:

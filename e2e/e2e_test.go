@@ -1,0 +1,455 @@
+//go:build linux
+
+// Package e2e runs tcpconn with its real parts: the pinned Telegraf built by
+// `make build`, the execd shim bin/tcpconn, and InfluxDB 1.x from Debian.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// binDir holds bin/telegraf and bin/tcpconn; the Makefile exports it.
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TCPCONN_BIN_DIR")
+	if dir == "" {
+		dir = "../bin"
+	}
+	dir, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	for _, name := range []string{"telegraf", "tcpconn"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			missing(t, "%s/%s is missing: run `make build` (or `make test`, which builds it)", dir, name)
+		}
+	}
+	return dir
+}
+
+// missing skips a test whose real parts are absent, except in CI, where the
+// end-to-end tests must run.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startInfluxDB runs influxd on 127.0.0.1 with its data in a temp dir and
+// returns its HTTP address.
+func startInfluxDB(t *testing.T) string {
+	t.Helper()
+	influxd, err := exec.LookPath("influxd")
+	if err != nil {
+		missing(t, "influxd not found: install InfluxDB 1.x with `apt-get install -y influxdb`")
+	}
+	dir := t.TempDir()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	conf := fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = "%[2]s/meta"
+[data]
+  dir = "%[2]s/data"
+  wal-dir = "%[2]s/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "%[3]s"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[subscriber]
+  enabled = false
+`, freePort(t), dir, httpAddr)
+	confPath := filepath.Join(dir, "influxdb.conf")
+	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
+
+	cmd := exec.Command(influxd, "-config", confPath)
+	logFile, err := os.Create(filepath.Join(dir, "influxd.log"))
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("influxd log:\n%s", tail(b, 4000))
+		}
+	})
+
+	base := "http://" + httpAddr
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/ping")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusNoContent
+	}, 30*time.Second, 100*time.Millisecond, "influxd did not answer /ping")
+	return base
+}
+
+// series is one series of an InfluxQL result.
+type series struct {
+	Name    string            `json:"name"`
+	Tags    map[string]string `json:"tags"`
+	Columns []string          `json:"columns"`
+	Values  [][]any           `json:"values"`
+}
+
+func query(t *testing.T, base, db, q string) []series {
+	t.Helper()
+	s, err := tryQuery(base, db, q)
+	require.NoError(t, err)
+	return s
+}
+
+func tryQuery(base, db, q string) ([]series, error) {
+	resp, err := http.PostForm(base+"/query", url.Values{"db": {db}, "q": {q}, "epoch": {"s"}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Series []series `json:"series"`
+			Error  string   `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	switch {
+	case out.Error != "":
+		return nil, fmt.Errorf("query %s: %s", q, out.Error)
+	case len(out.Results) != 1:
+		return nil, fmt.Errorf("query %s: %d results", q, len(out.Results))
+	case out.Results[0].Error != "":
+		return nil, fmt.Errorf("query %s: %s", q, out.Results[0].Error)
+	}
+	return out.Results[0].Series, nil
+}
+
+// readmeQueries returns the InfluxQL blocks of a README, by the name in the
+// `<!-- influxql: NAME -->` comment above each.
+func readmeQueries(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	re := regexp.MustCompile("(?s)<!-- influxql: ([a-z-]+) -->\\s*```sql\\n(.*?)\\n```")
+	queries := make(map[string]string)
+	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+		queries[m[1]] = m[2]
+	}
+	return queries
+}
+
+// peerName is the process name of the child that holds the test's sockets.
+// The test process itself makes HTTP connections to InfluxDB, which must not
+// count.
+const peerName = "tcpconn-e2e"
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TCPCONN_E2E_PEER") == "1" {
+		if err := peer(); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// peer renames itself, opens an ESTABLISHED pair and a server socket left
+// in CLOSE_WAIT by a client that closed, prints the listener's and the
+// client's ports, and holds them until stdin closes.
+func peer() error {
+	name := []byte(peerName + "\x00")
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	client, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	leaving, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	stayed, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	if err := leaving.Close(); err != nil { // stayed goes to CLOSE_WAIT
+		return err
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port, client.LocalAddr().(*net.TCPAddr).Port)
+	_, err = io.Copy(io.Discard, os.Stdin)
+	for _, c := range []io.Closer{ln, client, server, stayed} {
+		c.Close()
+	}
+	return err
+}
+
+// heldSockets describes what the peer holds.
+type heldSockets struct {
+	pid                    string
+	listenPort, clientPort int
+}
+
+func holdSockets(t *testing.T) heldSockets {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TCPCONN_E2E_PEER=1")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	held := heldSockets{pid: strconv.Itoa(cmd.Process.Pid)}
+	_, err = fmt.Fscan(stdout, &held.listenPort, &held.clientPort)
+	require.NoError(t, err, "the peer did not report its sockets")
+	// CLOSE_WAIT needs the client's FIN to be processed: wait for it rather
+	// than assume it.
+	require.Eventually(t, func() bool {
+		out, err := exec.Command("ss", "-Htan", "state", "close-wait", fmt.Sprintf("sport = :%d", held.listenPort)).Output()
+		return err == nil && len(bytes.TrimSpace(out)) > 0
+	}, 10*time.Second, 50*time.Millisecond)
+	return held
+}
+
+// TestTelegrafToInfluxDB runs the real Telegraf with inputs.execd running
+// bin/tcpconn and outputs.influxdb, then runs the README's InfluxQL
+// examples verbatim and requires this test's own sockets in their results.
+func TestTelegrafToInfluxDB(t *testing.T) {
+	bin := binDir(t)
+	base := startInfluxDB(t)
+	held := holdSockets(t)
+	name, pid := peerName, held.pid
+
+	dir := t.TempDir()
+	pluginConf := filepath.Join(dir, "tcpconn.conf")
+	require.NoError(t, os.WriteFile(pluginConf, fmt.Appendf(nil, `[[inputs.tcpconn]]
+  process_names = [%q]
+`, name), 0o600))
+	telegrafConf := filepath.Join(dir, "telegraf.conf")
+	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
+  interval = "1s"
+  flush_interval = "1s"
+  omit_hostname = true
+
+[[inputs.execd]]
+  command = [%q, "-config", %q, "-poll_interval_disabled"]
+  signal = "STDIN"
+  data_format = "influx"
+
+[[outputs.influxdb]]
+  urls = [%q]
+  database = "telegraf"
+`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var telegrafLog bytes.Buffer
+	telegraf := exec.CommandContext(ctx, filepath.Join(bin, "telegraf"), "--config", telegrafConf)
+	telegraf.Stdout, telegraf.Stderr = &telegrafLog, &telegrafLog
+	telegraf.Cancel = func() error { return telegraf.Process.Signal(syscall.SIGTERM) }
+	require.NoError(t, telegraf.Start())
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			_ = telegraf.Wait()
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("telegraf log:\n%s", tail(telegrafLog.Bytes(), 4000))
+		}
+	})
+
+	// Wait until a gather with all our sockets has been flushed.
+	known := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s'`, pid)
+	require.Eventually(t, func() bool {
+		s, err := tryQuery(base, "telegraf", known)
+		return err == nil && len(s) == 1 && len(s[0].Values) == 1 && s[0].Values[0][1].(float64) >= 4
+	}, 60*time.Second, 500*time.Millisecond, "no gather with this test's sockets reached InfluxDB")
+	stop()
+
+	// The ESTABLISHED client socket, with every tag.
+	rows := query(t, base, "telegraf", fmt.Sprintf(
+		`SELECT * FROM "tcpconn" WHERE "pid" = '%s' AND "local_port" = '%d' LIMIT 1`, pid, held.clientPort))
+	require.Len(t, rows, 1)
+	got := rowMap(rows[0], 0)
+	require.Equal(t, name, got["process_name"])
+	require.Equal(t, "ipv4", got["family"])
+	require.Equal(t, "127.0.0.1", got["local_addr"])
+	require.Equal(t, "127.0.0.1", got["remote_addr"])
+	require.Equal(t, strconv.Itoa(held.listenPort), got["remote_port"])
+	require.Equal(t, "ESTABLISHED", got["state"])
+	for _, field := range []string{"inode", "uid", "rx_queue", "tx_queue", "retransmits"} {
+		require.Contains(t, got, field)
+	}
+	require.NotEmpty(t, got["fd"])
+
+	// The README's queries, verbatim, in both READMEs.
+	root := readmeQueries(t, "../README.md")
+	plugin := readmeQueries(t, "../plugins/inputs/tcpconn/README.md")
+	require.Equal(t, root, plugin, "the two READMEs must show the same InfluxQL")
+	want := []string{"per-process-state", "top-peers", "close-wait", "listeners"}
+	require.Len(t, root, len(want), "README queries: %v", root)
+
+	perProcess := query(t, base, "telegraf", root["per-process-state"])
+	require.Equal(t, float64(2), seriesValue(t, perProcess, map[string]string{"process_name": name, "state": "ESTABLISHED"}, "connections"),
+		"our client, our server end, and nothing else ESTABLISHED")
+	require.Equal(t, float64(1), seriesValue(t, perProcess, map[string]string{"process_name": name, "state": "LISTEN"}, "connections"))
+
+	peers := query(t, base, "telegraf", root["top-peers"])
+	require.Len(t, peers, 1)
+	require.Equal(t, []string{"time", "top", "remote_addr"}, peers[0].Columns)
+	require.Equal(t, "127.0.0.1", peers[0].Values[0][2])
+
+	closeWait := query(t, base, "telegraf", root["close-wait"])
+	require.Equal(t, float64(1), seriesValue(t, closeWait, map[string]string{"process_name": name, "pid": pid}, "close_wait"))
+
+	listeners := query(t, base, "telegraf", root["listeners"])
+	require.NotZero(t, seriesValue(t, listeners,
+		map[string]string{"process_name": name, "pid": pid, "local_addr": "127.0.0.1", "local_port": strconv.Itoa(held.listenPort)}, "inode"))
+}
+
+// TestMakeRunMode proves the mode `make run` uses: Telegraf's --test with
+// --test-wait delivers the execd plugin's metrics (--once would not).
+func TestMakeRunMode(t *testing.T) {
+	bin := binDir(t)
+	held := holdSockets(t)
+	pid := held.pid
+
+	cmd := exec.Command(filepath.Join(bin, "telegraf"), "--config", "examples/telegraf.conf", "--test", "--test-wait", "3")
+	cmd.Dir = ".."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	// --test exits 1 when an input logged errors. Allowed: the plugin's
+	// summary of processes this user may not inspect (pid 1 on some
+	// sandboxes), and execd's own race on the closed pipes at shutdown.
+	allowed := []string{"not readable: permission denied", "file already closed", "input plugins recorded"}
+	for line := range strings.Lines(stderr.String()) {
+		if !strings.Contains(line, " E! ") {
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || strings.Contains(line, a)
+		}
+		require.True(t, ok, "unexpected error from telegraf --test (%v): %s", err, line)
+	}
+
+	var found int
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "> ")
+		if !ok || !strings.HasPrefix(line, "tcpconn,") || !strings.Contains(line, ",pid="+pid+",") {
+			continue
+		}
+		found++
+		if strings.Contains(line, fmt.Sprintf("local_port=%d,", held.clientPort)) {
+			require.Contains(t, line, "state=ESTABLISHED")
+			require.Contains(t, line, fmt.Sprintf("remote_port=%d,", held.listenPort))
+		}
+	}
+	// The client that closed is in FIN_WAIT2 with no owner left.
+	require.Equal(t, 4, found, "listener, client, server end, CLOSE_WAIT end and nothing else:\n%s", out)
+}
+
+func rowMap(s series, i int) map[string]any {
+	m := make(map[string]any, len(s.Columns))
+	for j, c := range s.Columns {
+		if v := s.Values[i][j]; v != nil {
+			m[c] = v
+		}
+	}
+	return m
+}
+
+// seriesValue finds the series whose tags include tags and returns the
+// named column of its first row.
+func seriesValue(t *testing.T, ss []series, tags map[string]string, column string) float64 {
+	t.Helper()
+	for _, s := range ss {
+		match := true
+		for k, v := range tags {
+			if s.Tags[k] != v {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		for j, c := range s.Columns {
+			if c == column {
+				v, ok := s.Values[0][j].(float64)
+				require.True(t, ok, "column %s is %T", column, s.Values[0][j])
+				return v
+			}
+		}
+		t.Fatalf("no column %q in %v", column, s.Columns)
+	}
+	t.Fatalf("no series with tags %v in %+v", tags, ss)
+	return 0
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
