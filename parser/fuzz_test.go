@@ -65,7 +65,8 @@ func FuzzReader(f *testing.F) {
 		require.Len(t, res.Errors, min(res.Malformed, maxErrors))
 
 		// Rows come in order, at their line.
-		rt := NewReader(nil)
+		rt := readers.Get().(*Reader)
+		defer readers.Put(rt)
 		rt.ByteOrder = binary.LittleEndian
 		prev := 0
 		for i, line := range res.Lines {
@@ -80,6 +81,15 @@ func FuzzReader(f *testing.F) {
 			rt.Reset(bytes.NewReader(appendRow(nil, s, binary.LittleEndian)))
 			require.True(t, rt.Next(), "%+v", rt.MalformedErr())
 			require.Equal(t, *s, *rt.Socket())
+		}
+
+		// The fast path accepts only rows the slow path reads the same.
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			var fast Socket
+			if rt.parseFast(line, &fast) {
+				require.True(t, rt.parseSlow(line), "%q", line)
+				require.Equal(t, fast, rt.sock, "%q", line)
+			}
 		}
 
 		// Reading one byte at a time gives the same result, as does big-endian

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const (
@@ -120,10 +121,15 @@ func read(data []byte, bo binary.ByteOrder, wrap func(io.Reader) io.Reader) resu
 	if wrap != nil {
 		rd = wrap(rd)
 	}
-	r := NewReader(rd)
+	r := readers.Get().(*Reader)
+	defer readers.Put(r)
+	r.Reset(rd)
 	r.ByteOrder = bo
 	return readAll(r)
 }
+
+// readers saves the fuzz targets from allocating a buffer per read.
+var readers = sync.Pool{New: func() any { return NewReader(nil) }}
 
 // parseErrors returns the messages of the errors joined in err.
 func parseErrors(err error) []string {
