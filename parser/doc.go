@@ -28,14 +28,29 @@
 //
 // # Duplicate and missing rows
 //
-// The kernel produces these files with seq_file. A table larger than one
-// read() is produced over several reads, and between two reads the kernel
-// finds its place again by the row's index in its hash tables, not by
-// the socket. If sockets are created or closed meanwhile, rows shift: the
-// same socket can be printed twice, and another can be skipped. Only a
-// single read() is a snapshot. Callers that need each socket once should
-// de-duplicate on [Socket.Inode], which is unique per socket while it lives.
-// Rows with inode 0 (TIME_WAIT and request sockets, which have no file) cannot
-// be de-duplicated that way; duplicates among them are rare and harmless to
-// most uses, since they own no file descriptor.
+// The kernel produces these files with seq_file, and the table is not a
+// snapshot. A table larger than one read() is produced over several reads, and
+// at each read the kernel finds its place again by the row's position in its
+// hash tables, not by the socket. If sockets are created or closed in between,
+// rows shift: a socket can be printed twice, and another can be skipped; and a
+// socket can change state while the walk goes on. The reader reports what the
+// kernel printed.
+//
+// Callers that need each socket once should de-duplicate on [Socket.Inode],
+// which is unique per open socket, keeping the first row. Rows with inode 0
+// (TIME_WAIT and request sockets, which own no file) cannot be de-duplicated
+// that way; they are rarely duplicated and own no file descriptor, so they
+// join no process. The slot ([Socket.Slot]) is a position in the listing and
+// is no key. A large read buffer (the reader's is 256 KiB) keeps the number of
+// reads, and so the chance of a shift, small.
+//
+// # Format
+//
+// Fields are separated by spaces (tabs are accepted), and each row ends with a
+// newline. Addresses are 8 or 32 hex digits and ports 4; the other numbers are
+// hex or decimal as the kernel prints them, and must fit their field. Rows may
+// have more fields after the inode (the kernel prints a reference count, a
+// pointer and congestion details); they are ignored. A line longer than
+// [MaxLineLength], a last line without its newline, and anything else that
+// is not a row are malformed rows: see [ParseError].
 package parser

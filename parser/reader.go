@@ -47,8 +47,9 @@ type Socket struct {
 	// Timer is the kind of pending timer: 0 none, 1 retransmit or probe,
 	// 2 keepalive (or another timer), 3 TIME_WAIT, 4 zero window probe.
 	Timer uint8
-	// TimerExpires is the time until the timer expires, in clock ticks
-	// (USER_HZ), as printed.
+	// TimerExpires is the time until the timer expires, as printed: clock
+	// ticks (USER_HZ, usually 100 a second), which the kernel's
+	// documentation calls jiffies. It is 0 when it has expired.
 	TimerExpires uint64
 	// Retransmits is the count of unrecovered retransmit timeouts.
 	Retransmits uint32
@@ -221,9 +222,10 @@ func (r *Reader) fill() {
 	r.err = io.ErrNoProgress
 }
 
-// Socket returns the row of the last successful call to Next. The Socket is
-// owned by r and overwritten by the next call to Next or Reset: copy the
-// value (s := *r.Socket()) to keep it.
+// Socket returns the row of the last call to Next that returned true. Like
+// the slice of [bufio.Scanner.Bytes], the Socket is owned by r and valid only
+// until the next call to Next or Reset, which overwrite it: copy the value
+// (s := *r.Socket()) to keep it.
 func (r *Reader) Socket() *Socket {
 	return &r.sock
 }
@@ -246,8 +248,10 @@ func (r *Reader) Malformed() int {
 }
 
 // MalformedErr returns nil if no row was malformed, or else the [errors.Join]
-// of the [*ParseError]s of the first malformed rows, at most 8 of them,
+// of a [*ParseError] for each of the first malformed rows, at most 8 of them
 // whatever the size of the input. [Reader.Malformed] gives the full count.
+// Use [errors.As] to get the first ParseError, or the Unwrap() []error
+// method of the joined error to get them all.
 func (r *Reader) MalformedErr() error {
 	if len(r.errs) == 0 {
 		return nil
@@ -778,7 +782,8 @@ func parseDec(b []byte, bits uint) (uint64, error) {
 	return v, nil
 }
 
-// File is a [Reader] over an open file.
+// File is a [Reader] over a file it opened. Close closes that file, also
+// after a Reset has pointed the Reader elsewhere.
 type File struct {
 	*Reader
 	f *os.File
