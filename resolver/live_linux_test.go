@@ -479,3 +479,49 @@ func TestWalkPermission(t *testing.T) {
 	require.Equal(t, []Owner{{Inode: 5, PID: 10, FD: 3}}, res.FixtureOwner)
 	require.Equal(t, fmt.Sprintf("1 process not readable: permission denied (first: open %s/11/fd: permission denied)", root), res.FixtureErr)
 }
+
+// TestWalkChurn walks /proc while processes come and go: whatever vanishes
+// mid-walk is counted, never an error or a panic.
+func TestWalkChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes for a second")
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1) to spawn")
+	}
+	stop := make(chan struct{})
+	spawned := make(chan int)
+	go func() {
+		n := 0
+		defer func() { spawned <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if exec.Command(truePath).Run() == nil {
+				n++
+			}
+		}
+	}()
+
+	r, err := New(Options{ProcRoot: "/proc", Cmdline: true})
+	require.NoError(t, err)
+	var gone int
+	for range 30 {
+		tab, err := r.Walk(context.Background())
+		if err != nil {
+			var de *DeniedError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, de.Error(), err.Error(), "nothing but the denial summary")
+		}
+		require.Zero(t, tab.Stats.Failed)
+		require.Equal(t, len(tab.Owners), tab.Stats.Sockets)
+		require.Equal(t, len(tab.Procs), tab.Stats.Processes)
+		gone += tab.Stats.Gone
+	}
+	close(stop)
+	t.Logf("%d processes spawned, %d seen vanishing mid-walk", <-spawned, gone)
+}

@@ -18,3 +18,6 @@ func New(Options) (*Resolver, error) { return nil, errUnsupported }
 
 // Walk returns an empty table and an error.
 func (*Resolver) Walk(context.Context) (*Table, error) { return &Table{}, errUnsupported }
+
+// Options returns the options of r.
+func (*Resolver) Options() Options { return Options{} }
