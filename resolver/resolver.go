@@ -112,7 +112,7 @@ type Owner struct {
 type Stats struct {
 	Processes int // processes whose fd directory was walked (len(Table.Procs))
 	Gone      int // processes that vanished mid-walk (ENOENT, ESRCH) or were not there
-	Denied    int // processes whose directory or fd directory was not readable (EACCES, EPERM)
+	Denied    int // processes whose directory, fd directory or fd links were not readable (EACCES, EPERM)
 	Skipped   int // processes rejected by Options.Match
 	Truncated int // processes whose walk stopped at Options.MaxFDs
 	Failed    int // processes that failed with another error (reported in the walk error)

@@ -90,7 +90,8 @@ func (r *Resolver) Options() Options {
 //   - a *TruncatedError counting the processes that hit Options.MaxFDs;
 //   - "walk stopped after N of M processes" wrapping ctx.Err(), when ctx
 //     ended the walk early. ctx is checked between processes and between
-//     batches of descriptors of one process.
+//     batches of descriptors of one process; a process cut short keeps the
+//     owners read so far.
 //
 // Processes that vanish mid-walk are counted in Stats.Gone and are never an
 // error. If the proc root itself cannot be opened or listed, the error names
