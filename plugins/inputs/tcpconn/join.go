@@ -4,6 +4,7 @@ package tcpconn
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -13,22 +14,33 @@ import (
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
-const measurement = "tcpconn"
+// Measurements.
+const (
+	measurement        = "tcpconn"
+	measurementEvent   = "tcpconn_event"
+	measurementSummary = "tcpconn_summary"
+)
 
 // join matches the rows of the kernel tables with their owners as the rows
-// stream by, and emits a metric per (socket, owner) at once: nothing holds
-// the table. It is reused from gather to gather to keep its buffers.
+// stream by, and emits at once: nothing holds the table. Across gathers only
+// the tracker keeps state, bounded by max_tracked. A join is reused from
+// gather to gather to keep its buffers.
 type join struct {
 	// Set by Init.
 	states         *[256]bool // nil: all states
 	includeUnowned bool
 	maxMetrics     int // 0: no limit
+	connections    bool
+	events         bool
+	tracker        *tracker // nil when neither age_s nor events are wanted
+	summary        *summary // nil unless summaries are wanted
 
 	// Per gather.
 	acc     telegraf.Accumulator
 	owners  *resolver.Table
 	now     time.Time
-	emitted []uint64            // bit i: owner i's socket was emitted; the kernel may repeat rows
+	dirs    directions
+	emitted []uint64            // bit i: owner i's socket was seen; the kernel may repeat rows
 	unowned map[uint64]struct{} // inodes of the unowned sockets emitted
 	procs   []procTags          // by index into owners.Procs, filled lazily
 	metrics int
@@ -47,6 +59,7 @@ type procTags struct {
 func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.Time) {
 	j.acc, j.owners, j.now = acc, owners, now
 	j.metrics, j.dropped = 0, 0
+	j.dirs.reset()
 
 	words := (len(owners.Owners) + 63) / 64
 	if cap(j.emitted) < words {
@@ -68,30 +81,56 @@ func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.
 		clear(j.unowned)
 	}
 	if j.tags == nil {
-		j.tags = make(map[string]string, 9)
-		j.fields = make(map[string]any, 5)
+		j.tags = make(map[string]string, 10)
+		j.fields = make(map[string]any, 6)
+	}
+	if j.tracker != nil {
+		j.tracker.begin()
 	}
 }
 
-// finish ends the gather and reports the cardinality guard, if it tripped.
-func (j *join) finish() error {
-	j.acc, j.owners = nil, nil
-	if j.dropped == 0 {
-		return nil
+// finish ends the gather. A complete gather closes the sockets it did not
+// see; an incomplete one (a timeout, a table that could not be read) must
+// not, so it closes nothing. It returns the errors to report.
+func (j *join) finish(complete bool) []error {
+	var errs []error
+	if j.tracker != nil {
+		if complete {
+			j.tracker.sweep(j.now, j.alive, j.event)
+		}
+		if j.tracker.full > 0 {
+			errs = append(errs, fmt.Errorf("max_tracked %d reached: %d sockets not tracked (no age_s, no events) in this gather; "+
+				"raise max_tracked or narrow the gather with process_names", j.tracker.max, j.tracker.full))
+		}
 	}
-	return fmt.Errorf("max_sockets %d reached: dropped %d of %d metrics; "+
-		"narrow the gather with the states or process_names options, or raise max_sockets",
-		j.maxMetrics, j.dropped, j.metrics+j.dropped)
+	if j.summary != nil {
+		j.flushSummary()
+	}
+	if j.dropped > 0 {
+		errs = append(errs, fmt.Errorf("max_sockets %d reached: dropped %d of %d metrics; "+
+			"narrow the gather with the states or process_names options, or raise max_sockets",
+			j.maxMetrics, j.dropped, j.metrics+j.dropped))
+	}
+	j.acc, j.owners = nil, nil
+	return errs
+}
+
+// alive reports whether the fd walk found a socket whose row was missing.
+func (j *join) alive(key sockKey) bool {
+	i, k := j.owners.Lookup(key.inode)
+	return i < k
+}
+
+func (j *join) wantState(s parser.State) bool {
+	return j.states == nil || j.states[s]
 }
 
 // socket takes one row of a kernel table.
 func (j *join) socket(s *parser.Socket) {
-	if j.states != nil && !j.states[s.State] {
-		return
-	}
+	dir := j.dirs.of(s)
 	i, k := j.owners.Lookup(s.Inode)
 	if i == k {
-		j.unownedSocket(s)
+		j.unownedSocket(s, dir)
 		return
 	}
 	if j.emitted[i/64]&(1<<(i%64)) != 0 {
@@ -99,22 +138,49 @@ func (j *join) socket(s *parser.Socket) {
 	}
 	j.emitted[i/64] |= 1 << (i % 64)
 
-	for ; i < k; i++ {
-		if !j.admit() {
-			continue
+	first := &j.owners.Owners[i]
+	age := -1.0 // not tracked
+	if j.tracker != nil {
+		proc := &j.owners.Procs[first.Proc]
+		seen, ok := j.tracker.observe(j.now, sockKey{netns: proc.NetNS, inode: s.Inode}, tracked{
+			start: proc.StartTime, local: s.Local, remote: s.Remote, name: proc.Name,
+			pid: first.PID, fd: first.FD, state: s.State,
+		}, j.event)
+		if ok {
+			age = j.now.Sub(seen).Seconds()
 		}
+	}
+	if !j.wantState(s.State) {
+		return
+	}
+
+	var last group
+	for start := i; i < k; i++ {
 		o := &j.owners.Owners[i]
 		p := j.proc(o.Proc)
-		j.setSocketTags(s)
-		j.tags["pid"] = p.pid
-		j.tags["process_name"] = p.name
-		j.tags["fd"] = strconv.FormatInt(int64(o.FD), 10)
-		j.add(s)
+		if j.summary != nil {
+			// A socket counts once per group, however many of its owners
+			// fall in the same one.
+			g := j.summary.key(s, &p, o.PID, dir, &j.dirs)
+			if i == start || g != last {
+				j.summary.add(g, s)
+			}
+			last = g
+		}
+		if j.connections && j.admit() {
+			j.connection(s, dir, age, &p, o.FD)
+		}
 	}
 }
 
-func (j *join) unownedSocket(s *parser.Socket) {
-	if !j.includeUnowned {
+func (j *join) unownedSocket(s *parser.Socket, dir string) {
+	if !j.wantState(s.State) {
+		return
+	}
+	if j.summary != nil {
+		j.summary.add(j.summary.key(s, nil, 0, dir, &j.dirs), s)
+	}
+	if !j.connections || !j.includeUnowned {
 		return
 	}
 	if s.Inode != 0 {
@@ -123,17 +189,12 @@ func (j *join) unownedSocket(s *parser.Socket) {
 		}
 		j.unowned[s.Inode] = struct{}{}
 	}
-	if !j.admit() {
-		return
+	if j.admit() {
+		j.connection(s, dir, -1, nil, 0)
 	}
-	j.setSocketTags(s)
-	delete(j.tags, "pid")
-	delete(j.tags, "process_name")
-	delete(j.tags, "fd")
-	j.add(s)
 }
 
-// admit applies the cardinality guard to the next metric.
+// admit applies the cardinality guard to the next connection metric.
 func (j *join) admit() bool {
 	if j.maxMetrics > 0 && j.metrics >= j.maxMetrics {
 		j.dropped++
@@ -153,24 +214,73 @@ func (j *join) proc(idx int32) procTags {
 	return *p
 }
 
-func (j *join) setSocketTags(s *parser.Socket) {
-	if s.Local.Addr().Is4() {
-		j.tags["family"] = "ipv4"
-	} else {
-		j.tags["family"] = "ipv6"
+// connection emits one tcpconn metric. owner is nil for an unowned socket;
+// age is negative for an untracked one.
+func (j *join) connection(s *parser.Socket, dir string, age float64, owner *procTags, fd int32) {
+	clear(j.tags)
+	clear(j.fields)
+	if owner != nil {
+		j.tags["pid"] = owner.pid
+		j.tags["process_name"] = owner.name
+		j.tags["fd"] = strconv.FormatInt(int64(fd), 10)
 	}
-	j.tags["local_addr"] = s.Local.Addr().String()
-	j.tags["local_port"] = strconv.FormatUint(uint64(s.Local.Port()), 10)
-	j.tags["remote_addr"] = s.Remote.Addr().String()
-	j.tags["remote_port"] = strconv.FormatUint(uint64(s.Remote.Port()), 10)
-	j.tags["state"] = s.State.String()
-}
-
-func (j *join) add(s *parser.Socket) {
+	j.socketTags(s.Local, s.Remote, s.State)
+	if dir != "" {
+		j.tags["direction"] = dir
+	}
 	j.fields["inode"] = int64(s.Inode)
 	j.fields["uid"] = int64(s.UID)
 	j.fields["rx_queue"] = int64(s.RxQueue)
 	j.fields["tx_queue"] = int64(s.TxQueue)
 	j.fields["retransmits"] = int64(s.Retransmits)
+	if age >= 0 {
+		j.fields["age_s"] = age
+	}
 	j.acc.AddFields(measurement, j.fields, j.tags, j.now)
+}
+
+func (j *join) socketTags(local, remote netip.AddrPort, state parser.State) {
+	if local.Addr().Is4() {
+		j.tags["family"] = "ipv4"
+	} else {
+		j.tags["family"] = "ipv6"
+	}
+	j.tags["local_addr"] = local.Addr().String()
+	j.tags["local_port"] = strconv.FormatUint(uint64(local.Port()), 10)
+	j.tags["remote_addr"] = remote.Addr().String()
+	j.tags["remote_port"] = strconv.FormatUint(uint64(remote.Port()), 10)
+	j.tags["state"] = state.String()
+}
+
+// event emits one tcpconn_event metric, when events are wanted.
+func (j *join) event(e event) {
+	if !j.events {
+		return
+	}
+	clear(j.tags)
+	clear(j.fields)
+	j.tags["event"] = e.kind
+	j.tags["pid"] = strconv.FormatInt(int64(e.t.pid), 10)
+	j.tags["process_name"] = e.t.name
+	j.socketTags(e.t.local, e.t.remote, e.t.state)
+	if e.kind != eventOpened {
+		j.fields["from_state"] = e.from.String()
+		j.fields["duration_s"] = e.age.Seconds()
+	}
+	j.fields["inode"] = int64(e.key.inode)
+	j.fields["fd"] = int64(e.t.fd)
+	j.acc.AddFields(measurementEvent, j.fields, j.tags, j.now)
+}
+
+func (j *join) flushSummary() {
+	for g, t := range j.summary.groups {
+		clear(j.tags)
+		clear(j.fields)
+		j.summary.tags(g, j.tags)
+		j.fields["count"] = t.count
+		j.fields["rx_queue"] = t.rx
+		j.fields["tx_queue"] = t.tx
+		j.fields["max_tx_queue"] = t.maxTx
+		j.acc.AddFields(measurementSummary, j.fields, j.tags, j.now)
+	}
 }

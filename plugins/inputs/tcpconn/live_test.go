@@ -13,7 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
 )
@@ -163,12 +166,11 @@ func TestLiveSockets(t *testing.T) {
 	}
 	require.Equal(t, "ready", sc.Text())
 
-	plugin := &TCPConn{
-		ProcRoot:  "/proc",
-		Protocols: []string{"tcp4", "tcp6"},
-		Timeout:   defaultTimeout,
-		Log:       testutil.Logger{},
-	}
+	plugin := inputs.Inputs["tcpconn"]().(*TCPConn)
+	plugin.Log = testutil.Logger{}
+	// The host may be busy with other tests' sockets; only ours matter.
+	plugin.ProcessNames = []string{"tcpconn.test"}
+	plugin.Timeout = config.Duration(time.Minute)
 	require.NoError(t, plugin.Init())
 	var acc testutil.Accumulator
 	require.NoError(t, plugin.Gather(&acc))

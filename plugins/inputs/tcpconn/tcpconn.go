@@ -31,6 +31,7 @@ var sampleConfig string
 const (
 	defaultTimeout    = config.Duration(5 * time.Second)
 	defaultMaxSockets = 100000
+	defaultMaxTracked = 1000000
 )
 
 // TCPConn is the inputs.tcpconn plugin.
@@ -42,6 +43,12 @@ type TCPConn struct {
 	IncludeUnowned bool            `toml:"include_unowned"`
 	Timeout        config.Duration `toml:"timeout"`
 	MaxSockets     int             `toml:"max_sockets"`
+
+	Metrics            []string `toml:"metrics"`
+	EmitInitial        bool     `toml:"emit_initial"`
+	MaxTracked         int      `toml:"max_tracked"`
+	SummaryGroupBy     []string `toml:"summary_group_by"`
+	FoldEphemeralPorts bool     `toml:"fold_ephemeral_ports"`
 
 	Log telegraf.Logger `toml:"-"`
 
@@ -87,6 +94,9 @@ func (t *TCPConn) Init() error {
 	}
 
 	t.join = join{includeUnowned: t.IncludeUnowned, maxMetrics: t.MaxSockets}
+	if err := t.initMetrics(); err != nil {
+		return err
+	}
 	if len(t.States) > 0 {
 		t.join.states = new([256]bool)
 		for _, name := range t.States {
@@ -123,6 +133,42 @@ func (t *TCPConn) Init() error {
 	return nil
 }
 
+// initMetrics validates the options of the three measurements and sets up
+// the tracker and the summary they need.
+func (t *TCPConn) initMetrics() error {
+	if len(t.Metrics) == 0 {
+		return errors.New(`config option "metrics": empty; use any of "connection", "event", "summary"`)
+	}
+	for _, m := range t.Metrics {
+		switch m {
+		case "connection":
+			t.join.connections = true
+		case "event":
+			t.join.events = true
+		case "summary":
+			if len(t.SummaryGroupBy) == 0 {
+				return errors.New(`config option "summary_group_by": empty; name the tags to group by`)
+			}
+			s, err := newSummary(t.SummaryGroupBy, t.FoldEphemeralPorts)
+			if err != nil {
+				return fmt.Errorf("config option \"summary_group_by\": %w", err)
+			}
+			t.join.summary = s
+		default:
+			return fmt.Errorf("config option \"metrics\": unknown metric %q; use any of \"connection\", \"event\", \"summary\"", m)
+		}
+	}
+	if t.MaxTracked <= 0 {
+		return fmt.Errorf("config option \"max_tracked\": must be positive, got %d", t.MaxTracked)
+	}
+	// Connections carry their age, so they need the tracker too.
+	if t.join.connections || t.join.events {
+		t.join.tracker = newTracker(t.MaxTracked)
+		t.join.tracker.primed = t.EmitInitial
+	}
+	return nil
+}
+
 func hasTable(tables []table, protocol string) bool {
 	for _, tb := range tables {
 		if tb.protocol == protocol {
@@ -147,17 +193,26 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 
 	owners, walkErr := t.walk(deadline)
 	t.join.begin(acc, owners, start)
+	if t.join.summary != nil {
+		if err := t.join.summary.begin(t.ProcRoot); err != nil {
+			acc.AddError(err)
+		}
+	}
+	// Only a complete gather may tell that a socket closed. Denied
+	// processes are no reason to doubt it: their sockets are never tracked.
+	complete := walkErr == nil || errors.As(walkErr, new(*resolver.DeniedError)) && !errors.Is(walkErr, context.DeadlineExceeded)
 	var readable int
 	for _, tb := range t.tables {
-		ok, err := t.readTable(tb, deadline)
-		if ok {
+		read, err := t.readTable(tb, deadline)
+		if read != readNone {
 			readable++
 		}
 		if err != nil {
 			acc.AddError(err)
+			complete = complete && read == readWhole
 		}
 	}
-	if err := t.join.finish(); err != nil {
+	for _, err := range t.join.finish(complete) {
 		acc.AddError(err)
 	}
 	if walkErr != nil {
@@ -189,17 +244,25 @@ func (t *TCPConn) walk(deadline time.Time) (*resolver.Table, error) {
 	return owners, err
 }
 
-// readTable streams one kernel table through the join. It reports whether
-// the table could be read at all.
-func (t *TCPConn) readTable(tb table, deadline time.Time) (bool, error) {
+// tableRead says how much of a table a gather read.
+type tableRead int
+
+const (
+	readNone    tableRead = iota // could not be opened, or absent
+	readPartial                  // stopped by a timeout or an I/O error
+	readWhole                    // every row (malformed ones are counted)
+)
+
+// readTable streams one kernel table through the join.
+func (t *TCPConn) readTable(tb table, deadline time.Time) (tableRead, error) {
 	f, err := os.Open(tb.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && tb.protocol == "tcp6" {
 			// A kernel booted with ipv6.disable=1 has no tcp6 table.
 			t.Log.Debugf("Skipping %s: %v", tb.path, err)
-			return false, nil
+			return readNone, nil
 		}
-		return false, fmt.Errorf("reading %s table: %w", tb.protocol, err)
+		return readNone, fmt.Errorf("reading %s table: %w", tb.protocol, err)
 	}
 	defer f.Close()
 
@@ -211,25 +274,29 @@ func (t *TCPConn) readTable(tb table, deadline time.Time) (bool, error) {
 		rows++
 		// A clock read per row would cost more than the row itself.
 		if rows%4096 == 0 && time.Now().After(deadline) {
-			return true, fmt.Errorf("timeout %s: stopped reading %s after %d rows", time.Duration(t.Timeout), tb.path, rows)
+			return readPartial, fmt.Errorf("timeout %s: stopped reading %s after %d rows", time.Duration(t.Timeout), tb.path, rows)
 		}
 		t.join.socket(r.Socket())
 	}
 	if err := r.Err(); err != nil {
-		return rows > 0, fmt.Errorf("reading %s: %w", tb.path, err)
+		return readPartial, fmt.Errorf("reading %s: %w", tb.path, err)
 	}
 	if n := r.Malformed(); n > 0 {
-		return true, fmt.Errorf("%s: skipped %d malformed rows: %w", tb.path, n, r.MalformedErr())
+		return readWhole, fmt.Errorf("%s: skipped %d malformed rows: %w", tb.path, n, r.MalformedErr())
 	}
-	return true, nil
+	return readWhole, nil
 }
 
 func init() {
 	inputs.Add("tcpconn", func() telegraf.Input {
 		return &TCPConn{
-			Protocols:  []string{"tcp4", "tcp6"},
-			Timeout:    defaultTimeout,
-			MaxSockets: defaultMaxSockets,
+			Protocols:          []string{"tcp4", "tcp6"},
+			Timeout:            defaultTimeout,
+			MaxSockets:         defaultMaxSockets,
+			Metrics:            []string{"connection"},
+			MaxTracked:         defaultMaxTracked,
+			SummaryGroupBy:     []string{"process_name", "state"},
+			FoldEphemeralPorts: true,
 		}
 	})
 }
