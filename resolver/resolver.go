@@ -59,7 +59,7 @@ type Options struct {
 	Workers int
 
 	// Cmdline reads /proc/<pid>/cmdline into Process.Cmdline for every
-	// walked process. Command lines can hold secrets, so it is off by
+	// process in Table.Procs. Command lines can hold secrets, so it is off by
 	// default.
 	Cmdline bool
 }
@@ -72,8 +72,7 @@ const (
 	MaxCmdlineLen = 4096
 )
 
-// Process is what the resolver knows of a process whose descriptors it
-// walked.
+// Process is what the resolver knows of a process that owns a socket.
 type Process struct {
 	PID int32
 	// Name is the content of /proc/<pid>/comm without its trailing newline,
@@ -110,7 +109,7 @@ type Owner struct {
 // Stats count what a walk saw. Races and denials are normal and are counted,
 // not failed on.
 type Stats struct {
-	Processes int // processes whose fd directory was walked (len(Table.Procs))
+	Processes int // processes whose fd directory was walked (>= len(Table.Procs))
 	Gone      int // processes that vanished mid-walk (ENOENT, ESRCH) or were not there
 	Denied    int // processes whose directory, fd directory or fd links were not readable (EACCES, EPERM)
 	Skipped   int // processes rejected by Options.Match
@@ -128,8 +127,9 @@ type Table struct {
 	// Owners is sorted by Inode, then PID, then FD, whatever the worker
 	// scheduling.
 	Owners []Owner
-	// Procs is sorted by PID and holds every process whose fd directory was
-	// walked, whether or not it holds a socket.
+	// Procs is sorted by PID and holds the processes that own at least one
+	// socket: the others are counted in Stats.Processes only, and their
+	// status, stat and ns/net are not read.
 	Procs []Process
 	Stats Stats
 }

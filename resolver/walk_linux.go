@@ -406,8 +406,6 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	}
 	defer unix.Close(fdfd)
 
-	w.readMeta(pfd, &p, opts.Cmdline)
-
 	start := len(w.owners)
 	truncated, stopped, f := w.walkFDs(done, fdfd, pid, int32(slot), opts.MaxFDs)
 	if f.err != 0 {
@@ -420,7 +418,12 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	if truncated {
 		w.stats.Truncated++
 	}
-	*out = p
+	// status and stat cost the kernel more than a whole small fd
+	// directory: read them only for the processes the join needs.
+	if len(w.owners) > start {
+		w.readMeta(pfd, &p, opts.Cmdline)
+		*out = p
+	}
 	return !stopped
 }
 
