@@ -1,0 +1,704 @@
+//go:build linux
+
+// Command scale is the whole-host scale benchmark of tcpconn (issue 5). For
+// each size it starts a load of loopback connections (bench/loadgen), checks
+// that every peer finds it, then runs every peer as a whole process several
+// times, interleaved, and prints the median wall time, the median CPU time
+// and the largest peak RSS of each, from wait4's rusage, with the ratio of
+// each peer to tcpconn.
+//
+// Run it from the module root; it builds the peers into a temporary
+// directory first:
+//
+//	go run ./bench/scale -sizes 2k,20k,200k
+//	go run ./bench/scale -sizes 200k -profile /tmp/prof   # and profile tcpconn in-process
+//
+// The peers:
+//
+//	tcpconn    bin/tcpconn -once, built from ./cmd/tcpconn, with max_sockets = 0
+//	ss         ss -tanp (iproute2)
+//	gopsutil   gopsutil v4 net.Connections("tcp"), as Telegraf's netstat and procstat
+//	procfs     prometheus/procfs AllProcs → FileDescriptorTargets → NetTCP/NetTCP6 joined in a map
+//	floor      raw syscalls, one thread: read tcp+tcp6 in 1 MiB reads, getdents64 + readlinkat every fd
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/bench/loadgen"
+)
+
+func main() {
+	var (
+		sizes   = flag.String("sizes", "2k,20k,200k", "comma-separated socket counts (2 sockets per connection), such as 2k,20k,200k")
+		runs    = flag.Int("runs", 0, "timed runs per peer and size; 0: 5 up to 20k sockets, 3 above")
+		peers   = flag.String("peers", "", "comma-separated peers to run (default: all): "+strings.Join(peerNames(), ","))
+		profile = flag.String("profile", "", "directory: at the largest size, profile tcpconn in-process (bench/cmd/profile) into cpu.prof and mem.prof there")
+		keep    = flag.Bool("keep", false, "keep the directory of built binaries")
+	)
+	flag.Parse()
+	if err := run(*sizes, *runs, *peers, *profile, *keep); err != nil {
+		fmt.Fprintf(os.Stderr, "scale: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// peer is one program under measurement.
+type peer struct {
+	name string
+	what string
+	// argv, relative to the build directory for the built ones.
+	argv func(dir string) []string
+	// owned extracts the number of owned sockets (socket, owner pairs) from
+	// the output of a run, and how many of them belong to the load.
+	owned func(out []byte, load map[int]bool) (owned, ofLoad int, err error)
+}
+
+var allPeers = []peer{
+	{
+		name: "tcpconn",
+		what: "`bin/tcpconn -once` with `max_sockets = 0`: walk, parse, join, metrics, line protocol to /dev/null",
+		argv: func(dir string) []string {
+			return []string{filepath.Join(dir, "tcpconn"), "-once", "-config", filepath.Join(dir, "tcpconn.conf")}
+		},
+		owned: countTCPConn,
+	},
+	{
+		name:  "floor",
+		what:  "raw syscalls, one thread: tcp+tcp6 in 1 MiB reads, getdents64 + readlinkat on every fd; nothing else",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "floor")} },
+		owned: countOwnedLine,
+	},
+	{
+		name:  "ss",
+		what:  "`ss -tanp` (iproute2): sock_diag netlink for the sockets, /proc/*/fd for the owners",
+		argv:  func(string) []string { return []string{"ss", "-tanp"} },
+		owned: countSS,
+	},
+	{
+		name:  "gopsutil",
+		what:  "gopsutil v4 `net.Connections(\"tcp\")`, as Telegraf's netstat and procstat, result iterated",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "gopsutil")} },
+		owned: countOwnedLine,
+	},
+	{
+		name:  "procfs",
+		what:  "prometheus/procfs `AllProcs` → `FileDescriptorTargets` → `NetTCP`/`NetTCP6`, joined in a map",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "procfsjoin")} },
+		owned: countOwnedLine,
+	},
+}
+
+func peerNames() []string {
+	var names []string
+	for _, p := range allPeers {
+		names = append(names, p.name)
+	}
+	return names
+}
+
+// sample is one timed run.
+type sample struct {
+	wall, user, sys time.Duration
+	maxRSS          int64 // bytes
+}
+
+func (s sample) cpu() time.Duration { return s.user + s.sys }
+
+// result is what one peer did at one size.
+type result struct {
+	peer    peer
+	owned   int
+	ofLoad  int
+	check   string
+	samples []sample
+	failed  string
+}
+
+func run(sizeList string, runs int, peerList, profileDir string, keep bool) error {
+	sizes, err := parseSizes(sizeList)
+	if err != nil {
+		return err
+	}
+	peers := allPeers
+	if peerList != "" {
+		peers = nil
+		for _, name := range strings.Split(peerList, ",") {
+			i := slices.IndexFunc(allPeers, func(p peer) bool { return p.name == name })
+			if i < 0 {
+				return fmt.Errorf("unknown peer %q; use %s", name, strings.Join(peerNames(), ","))
+			}
+			peers = append(peers, allPeers[i])
+		}
+	}
+	if _, err := exec.LookPath("ss"); err != nil {
+		return fmt.Errorf("ss (iproute2): %w", err)
+	}
+
+	printMachine()
+
+	dir, err := os.MkdirTemp("", "tcpconn-scale-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Printf("binaries in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if err := build(dir); err != nil {
+		return err
+	}
+	baseline(dir)
+
+	var all []sizeResult
+	for i, size := range sizes {
+		n := size / 2
+		r := runs
+		if r == 0 {
+			r = 5
+			if size > 20000 {
+				r = 3
+			}
+		}
+		prof := ""
+		if profileDir != "" && i == len(sizes)-1 {
+			prof = profileDir
+		}
+		sr, err := measureSize(dir, n, r, peers, prof)
+		if err != nil {
+			return err
+		}
+		all = append(all, sr)
+		sr.print()
+	}
+	summarise(all)
+	return nil
+}
+
+// parseSizes parses "2k,20k,200k" into socket counts.
+func parseSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		mult := 1
+		if v, ok := strings.CutSuffix(f, "k"); ok {
+			f, mult = v, 1000
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v <= 0 || v*mult < 2 {
+			return nil, fmt.Errorf("size %q: want a positive socket count such as 2k or 20000", f)
+		}
+		sizes = append(sizes, v*mult)
+	}
+	return sizes, nil
+}
+
+func printMachine() {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var mem string
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		mem = strings.Join(strings.Fields(line)[1:], " ")
+	}
+	var rl unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	ports, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	somax, _ := os.ReadFile("/proc/sys/net/core/somaxconn")
+	rev, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
+
+	fmt.Println("## Machine")
+	fmt.Println()
+	fmt.Printf("- nproc: %d; model name: %s; MemTotal: %s\n", runtime.NumCPU(), model, mem)
+	fmt.Printf("- kernel: %s %s; %s\n", unix.ByteSliceToString(u.Sysname[:]), unix.ByteSliceToString(u.Release[:]), runtime.Version())
+	fmt.Printf("- RLIMIT_NOFILE hard: %d; ip_local_port_range: %s; somaxconn: %s\n",
+		rl.Max, strings.Join(strings.Fields(string(ports)), "-"), strings.TrimSpace(string(somax)))
+	fmt.Printf("- command: %s; tree: %s; load average at start: %s\n", strings.Join(os.Args, " "), strings.TrimSpace(string(rev)), loadavg())
+	fmt.Println()
+}
+
+// build builds the Go peers, the load generator and the profiler into dir,
+// from the current tree, and writes tcpconn's configuration.
+func build(dir string) error {
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", dir+"/",
+		"./cmd/tcpconn", "./bench/cmd/loadgen", "./bench/cmd/profile", "./bench/cmd/rusage",
+		"./bench/peers/gopsutil", "./bench/peers/procfsjoin", "./bench/peers/floor")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building the peers (run from the module root): %w", err)
+	}
+	// The default max_sockets (100000) would drop half of the 200k load.
+	conf := "[[inputs.tcpconn]]\n  max_sockets = 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "tcpconn.conf"), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("- built the peers from this tree in %v\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+type sizeResult struct {
+	n, sockets, procs, rows, runs int
+	ready                         time.Duration
+	loadavg                       string // after the timed runs
+	results                       []*result
+}
+
+// loadavg is the first three fields of /proc/loadavg: other work on the
+// machine shows in the wall times.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func measureSize(dir string, n, runs int, peers []peer, profileDir string) (sizeResult, error) {
+	waitQuiet(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	load, err := loadgen.Start(ctx, filepath.Join(dir, "loadgen"), loadgen.Plan(n))
+	if err != nil {
+		return sizeResult{}, err
+	}
+	defer load.Close()
+	loadPIDs := make(map[int]bool)
+	for _, p := range load.PIDs {
+		loadPIDs[p] = true
+	}
+	sr := sizeResult{n: n, sockets: load.Sockets(), procs: len(load.PIDs), rows: tableRows(), runs: runs, ready: load.Ready}
+	fmt.Printf("## %s sockets\n\n", human(2*n))
+	fmt.Printf("load: %d established connections (%d IPv6) = %d sockets, + %d listeners and %d CLOSE_WAIT = %d owned sockets, in %d processes, ready in %v; %d rows in tcp+tcp6\n\n",
+		n, sumShapes(load.Shapes, func(s loadgen.Shape) int { return s.V6 }), 2*n,
+		sumShapes(load.Shapes, loadgen.Shape.Listeners), sumShapes(load.Shapes, func(s loadgen.Shape) int { return s.CloseWait }),
+		load.Sockets(), len(load.PIDs), load.Ready.Round(time.Millisecond), sr.rows)
+
+	// Correct first, untimed: it also warms the dentry caches for everyone.
+	for _, p := range peers {
+		res := &result{peer: p}
+		sr.results = append(sr.results, res)
+		out, errOut, _, err := runPeer(dir, p, true)
+		if err != nil {
+			res.failed = fmt.Sprintf("%v: %s", err, firstLine(errOut))
+			fmt.Printf("check %-8s FAILED: %s\n", p.name, res.failed)
+			continue
+		}
+		res.owned, res.ofLoad, err = p.owned(out, loadPIDs)
+		if err != nil {
+			res.failed = err.Error()
+			fmt.Printf("check %-8s FAILED: %v\n", p.name, err)
+			continue
+		}
+		res.check = "ok"
+		if res.owned < 2*n || res.owned > 2*sr.rows {
+			res.check = "OUT OF BALLPARK"
+		}
+		extra := ""
+		if p.name == "tcpconn" {
+			extra = fmt.Sprintf(", %d of them the load's (want %d)", res.ofLoad, load.Sockets())
+			if res.ofLoad != load.Sockets() {
+				res.check = "WRONG"
+			}
+		}
+		fmt.Printf("check %-8s owned sockets %d (≥ 2N = %d)%s: %s\n", p.name, res.owned, 2*n, extra, res.check)
+		if s := firstLine(errOut); s != "" {
+			fmt.Printf("      %-8s stderr: %s\n", "", s)
+		}
+	}
+	fmt.Println()
+
+	// Timed, interleaved: round r starts with peer r, so that drift and
+	// noise hit every peer alike.
+	for r := range runs {
+		for k := range peers {
+			res := sr.results[(r+k)%len(peers)]
+			if res.failed != "" {
+				continue
+			}
+			_, errOut, s, err := runPeer(dir, res.peer, false)
+			if err != nil {
+				res.failed = fmt.Sprintf("%v: %s", err, firstLine(errOut))
+				continue
+			}
+			res.samples = append(res.samples, s)
+		}
+	}
+
+	sr.loadavg = loadavg()
+
+	if profileDir != "" {
+		if err := profile(dir, profileDir); err != nil {
+			return sr, err
+		}
+	}
+	return sr, nil
+}
+
+// runPeer runs p once, through bench/cmd/rusage. With capture, it returns
+// its stdout; otherwise stdout goes to /dev/null.
+func runPeer(dir string, p peer, capture bool) (out, errOut []byte, s sample, err error) {
+	return runArgv(dir, p.argv(dir), capture)
+}
+
+func runArgv(dir string, argv []string, capture bool) (out, errOut []byte, s sample, err error) {
+	cmd := exec.Command(filepath.Join(dir, "rusage"), argv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if capture {
+		cmd.Stdout = &stdout
+	} else {
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, nil, s, err
+		}
+		defer devnull.Close()
+		cmd.Stdout = devnull
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, nil, s, err
+	}
+	defer rd.Close()
+	cmd.ExtraFiles = []*os.File{wr} // fd 3
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		return nil, nil, s, err
+	}
+	report, rerr := io.ReadAll(rd)
+	err = cmd.Wait()
+	if err != nil {
+		return stdout.Bytes(), stderr.Bytes(), s, err
+	}
+	if rerr != nil {
+		return stdout.Bytes(), stderr.Bytes(), s, rerr
+	}
+	var wallNS, userNS, sysNS, rssKiB int64
+	var code int
+	if _, err := fmt.Sscan(string(report), &wallNS, &userNS, &sysNS, &rssKiB, &code); err != nil {
+		return stdout.Bytes(), stderr.Bytes(), s, fmt.Errorf("rusage report %q: %w", report, err)
+	}
+	s = sample{wall: time.Duration(wallNS), user: time.Duration(userNS), sys: time.Duration(sysNS), maxRSS: rssKiB << 10}
+	return stdout.Bytes(), stderr.Bytes(), s, nil
+}
+
+// baseline measures what every run pays regardless of the host: the
+// wrapper's floor on peak RSS (`true`) and tcpconn's start-up (`-usage`:
+// the Telegraf shim's init, no gather).
+func baseline(dir string) {
+	measure := func(argv ...string) (time.Duration, int64) {
+		var ss []sample
+		for range 5 {
+			if _, _, s, err := runArgv(dir, argv, false); err == nil {
+				ss = append(ss, s)
+			}
+		}
+		return median(ss, wall), maxRSS(ss)
+	}
+	_, floorRSS := measure("true")
+	w, rss := measure(filepath.Join(dir, "tcpconn"), "-usage")
+	fmt.Printf("- peak RSS is read from wait4 in bench/cmd/rusage; its floor (`true`) is %.1f MiB\n", mib(floorRSS))
+	fmt.Printf("- tcpconn start-up alone (`tcpconn -usage`, no gather): %s wall, %.1f MiB peak RSS\n\n", secs(w), mib(rss))
+}
+
+// countTCPConn counts the metrics of tcpconn, one line each, and those whose
+// pid tag is a load process.
+func countTCPConn(out []byte, load map[int]bool) (int, int, error) {
+	var owned, ofLoad int
+	for len(out) > 0 {
+		line := out
+		if i := bytes.IndexByte(out, '\n'); i >= 0 {
+			line, out = out[:i], out[i+1:]
+		} else {
+			out = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		owned++
+		if _, v, ok := bytes.Cut(line, []byte(",pid=")); ok {
+			end := bytes.IndexAny(v, ", ")
+			if end < 0 {
+				end = len(v)
+			}
+			if pid, err := strconv.Atoi(string(v[:end])); err == nil && load[pid] {
+				ofLoad++
+			}
+		}
+	}
+	return owned, ofLoad, nil
+}
+
+// countOwnedLine reads "owned N ..." from the Go peers.
+func countOwnedLine(out []byte, _ map[int]bool) (int, int, error) {
+	f := strings.Fields(string(out))
+	if len(f) < 2 || f[0] != "owned" {
+		return 0, 0, fmt.Errorf("unexpected output %q", firstLine(out))
+	}
+	n, err := strconv.Atoi(f[1])
+	return n, 0, err
+}
+
+// countSS counts the owners listed by ss -tanp: one "pid=" per (socket,
+// owner).
+func countSS(out []byte, _ map[int]bool) (int, int, error) {
+	return bytes.Count(out, []byte("pid=")), 0, nil
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
+
+func sumShapes(shapes []loadgen.Shape, f func(loadgen.Shape) int) int {
+	n := 0
+	for _, s := range shapes {
+		n += f(s)
+	}
+	return n
+}
+
+// tableRows counts the rows of tcp and tcp6.
+func tableRows() int {
+	n := 0
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		c, _ := countLines(f)
+		f.Close()
+		if c > 0 {
+			n += c - 1 // the header
+		}
+	}
+	return n
+}
+
+func countLines(r io.Reader) (int, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	buf := make([]byte, 1<<20)
+	n := 0
+	for {
+		k, err := br.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// waitQuiet waits, up to d, for the tables to drain of the previous load.
+func waitQuiet(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for tableRows() > 1000 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (sr *sizeResult) tcpconn() *result {
+	for _, r := range sr.results {
+		if r.peer.name == "tcpconn" {
+			return r
+		}
+	}
+	return nil
+}
+
+func median(ss []sample, f func(sample) time.Duration) time.Duration {
+	if len(ss) == 0 {
+		return 0
+	}
+	v := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func maxRSS(ss []sample) int64 {
+	var m int64
+	for _, s := range ss {
+		m = max(m, s.maxRSS)
+	}
+	return m
+}
+
+func wall(s sample) time.Duration { return s.wall }
+func cpu(s sample) time.Duration  { return s.cpu() }
+func sys(s sample) time.Duration  { return s.sys }
+
+func (sr *sizeResult) print() {
+	fmt.Printf("%s sockets: N = %d connections, %d load processes, %d rows in tcp+tcp6, %d timed runs per peer (median; RSS: max); load average after: %s\n\n",
+		human(2*sr.n), sr.n, sr.procs, sr.rows, sr.runs, sr.loadavg)
+	fmt.Println("| peer | owned sockets | wall | CPU user+sys | of which sys | peak RSS | wall ratio | CPU ratio |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	tc := sr.tcpconn()
+	for _, r := range sr.results {
+		if r.failed != "" {
+			fmt.Printf("| %s | failed: %s | | | | | | |\n", r.peer.name, r.failed)
+			continue
+		}
+		w, c := median(r.samples, wall), median(r.samples, cpu)
+		wr, cr := "", ""
+		if tc != nil && tc.failed == "" && len(tc.samples) > 0 {
+			tw, tcpu := median(tc.samples, wall), median(tc.samples, cpu)
+			switch r.peer.name {
+			case "tcpconn":
+				wr, cr = "1", "1"
+			case "floor":
+				wr = fmt.Sprintf("tcpconn/floor %.2f×", tw.Seconds()/w.Seconds())
+				cr = fmt.Sprintf("tcpconn/floor %.2f×", tcpu.Seconds()/c.Seconds())
+			default:
+				wr = fmt.Sprintf("%.2f×", w.Seconds()/tw.Seconds())
+				cr = fmt.Sprintf("%.2f×", c.Seconds()/tcpu.Seconds())
+			}
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %.1f MiB | %s | %s |\n", r.peer.name, r.owned,
+			secs(w), secs(c), secs(median(r.samples, sys)), mib(maxRSS(r.samples)), wr, cr)
+	}
+	fmt.Println()
+	fmt.Println("Ratios: peer / tcpconn (above 1: tcpconn is faster), except for the floor: tcpconn / floor (the cost above the floor).")
+	fmt.Println()
+}
+
+// summarise prints the growth of tcpconn's RSS and the issue's targets at
+// the largest size.
+func summarise(all []sizeResult) {
+	if len(all) == 0 {
+		return
+	}
+	fmt.Println("## Summary")
+	fmt.Println()
+	rss := make(map[int]int64)
+	for _, sr := range all {
+		if tc := sr.tcpconn(); tc != nil && tc.failed == "" {
+			rss[2*sr.n] = maxRSS(tc.samples)
+		}
+	}
+	growth := -1.0
+	if a, ok := rss[20000]; ok {
+		if b, ok := rss[200000]; ok {
+			growth = mib(b-a) / 18
+			fmt.Printf("- tcpconn peak RSS: %.1f MiB at 20k, %.1f MiB at 200k: %.2f MiB per 10k sockets\n", mib(a), mib(b), growth)
+		}
+	}
+	last := all[len(all)-1]
+	if 2*last.n < 200000 {
+		fmt.Println()
+		return
+	}
+	tc := last.tcpconn()
+	if tc == nil || tc.failed != "" || len(tc.samples) == 0 {
+		fmt.Println()
+		return
+	}
+	tw := median(tc.samples, wall)
+	get := func(name string) (time.Duration, bool) {
+		for _, r := range last.results {
+			if r.peer.name == name && r.failed == "" && len(r.samples) > 0 {
+				return median(r.samples, wall), true
+			}
+		}
+		return 0, false
+	}
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Printf("- targets at %s sockets:\n", human(2*last.n))
+	if f, ok := get("floor"); ok {
+		r := tw.Seconds() / f.Seconds()
+		fmt.Printf("  - tcpconn wall ≤ 1.5 × floor: %.2f× (%s vs %s): %s\n", r, secs(tw), secs(f), met(r <= 1.5))
+	}
+	if s, ok := get("ss"); ok {
+		r := s.Seconds() / tw.Seconds()
+		fmt.Printf("  - ≥ 4× faster than ss -tanp: %.2f×: %s\n", r, met(r >= 4))
+	}
+	if g, ok := get("gopsutil"); ok {
+		r := g.Seconds() / tw.Seconds()
+		fmt.Printf("  - ≥ 7× faster than gopsutil: %.2f×: %s\n", r, met(r >= 7))
+	}
+	m := mib(maxRSS(tc.samples))
+	fmt.Printf("  - peak RSS ≤ 64 MiB: %.1f MiB: %s\n", m, met(m <= 64))
+	if growth >= 0 {
+		fmt.Printf("  - RSS growth 20k→200k < 4 MiB per 10k sockets: %.2f: %s\n", growth, met(growth < 4))
+	}
+	fmt.Println()
+}
+
+// profile runs tcpconn's gather in-process against the live load, with CPU
+// and heap profiles.
+func profile(dir, out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(dir, "profile"),
+		"-cpuprofile", filepath.Join(out, "cpu.prof"),
+		"-memprofile", filepath.Join(out, "mem.prof"))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	fmt.Println("### In-process profile of tcpconn (bench/cmd/profile)")
+	fmt.Println()
+	fmt.Println("```text")
+	err := cmd.Run()
+	fmt.Println("```")
+	fmt.Println()
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	// Keep the binary next to the profiles for pprof.
+	b, err := os.ReadFile(filepath.Join(dir, "profile"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(out, "profile.bin"), b, 0o755)
+	}
+	fmt.Printf("profiles: go tool pprof -top %s/cpu.prof; go tool pprof -sample_index=alloc_space -top %s/mem.prof\n\n", out, out)
+	return err
+}
+
+func human(n int) string {
+	if n%1000 == 0 {
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
