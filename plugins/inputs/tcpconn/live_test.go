@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		holdSockets()
 		return
 	}
+	if os.Getenv(churnEnv) == "1" {
+		churn()
+		return
+	}
 	os.Exit(m.Run())
 }
 
