@@ -52,10 +52,11 @@ type TCPConn struct {
 
 	Log telegraf.Logger `toml:"-"`
 
-	tables   []table
-	resolver *resolver.Resolver
-	reader   *parser.Reader
-	join     join
+	tables     []table
+	warnedFold bool
+	resolver   *resolver.Resolver
+	reader     *parser.Reader
+	join       join
 }
 
 // table is one kernel table to read.
@@ -194,8 +195,11 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	owners, walkErr := t.walk(deadline)
 	t.join.begin(acc, owners, start)
 	if t.join.summary != nil {
-		if err := t.join.summary.begin(t.ProcRoot); err != nil {
-			acc.AddError(err)
+		// The folding still works with the kernel's default range, so this
+		// is worth a warning once, not an error every gather.
+		if err := t.join.summary.begin(t.ProcRoot); err != nil && !t.warnedFold {
+			t.Log.Warnf("%v", err)
+			t.warnedFold = true
 		}
 	}
 	// Only a complete gather may tell that a socket closed. Denied
