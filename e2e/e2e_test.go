@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,9 +170,16 @@ func tryQuery(base, db, q string) ([]series, error) {
 // `<!-- influxql: NAME -->` comment above each.
 func readmeQueries(t *testing.T, path string) map[string]string {
 	t.Helper()
+	return readmeBlocks(t, path, "influxql")
+}
+
+// readmeBlocks returns the sql blocks of a README under a
+// `<!-- MARKER: NAME -->` comment, by NAME.
+func readmeBlocks(t *testing.T, path, marker string) map[string]string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	re := regexp.MustCompile("(?s)<!-- influxql: ([a-z-]+) -->\\s*```sql\\n(.*?)\\n```")
+	re := regexp.MustCompile("(?s)<!-- " + regexp.QuoteMeta(marker) + ": ([a-z-]+) -->\\s*```sql\\n(.*?)\\n```")
 	queries := make(map[string]string)
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
 		queries[m[1]] = m[2]
@@ -197,7 +205,9 @@ func TestMain(m *testing.M) {
 
 // peer renames itself, opens an ESTABLISHED pair and a server socket left
 // in CLOSE_WAIT by a client that closed, prints the listener's and the
-// client's ports, and holds them until stdin closes.
+// client's ports, and holds them until stdin closes. Meanwhile it obeys the
+// commands of peerCommands, one per line of stdin, and answers each with one
+// line: "ok ..." or "error ...".
 func peer() error {
 	name := []byte(peerName + "\x00")
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
@@ -227,17 +237,145 @@ func peer() error {
 		return err
 	}
 	fmt.Println(ln.Addr().(*net.TCPAddr).Port, client.LocalAddr().(*net.TCPAddr).Port)
-	_, err = io.Copy(io.Discard, os.Stdin)
+	pc := &peerCommands{ln: ln}
+	defer pc.close()
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		reply, err := pc.do(sc.Text())
+		if err != nil {
+			reply = "error " + err.Error()
+		}
+		fmt.Println(reply)
+	}
 	for _, c := range []io.Closer{ln, client, server, stayed} {
 		c.Close()
 	}
-	return err
+	return sc.Err()
+}
+
+// peerCommands is what the peer holds for the commands of the alerting
+// tests:
+//
+//	closewait N   N more server sockets left in CLOSE_WAIT; "ok"
+//	release       closes them; "ok"
+//	listen [PORT] a listener on 127.0.0.1 (port 0: any); "ok PORT"
+//	stoplisten    closes that listener; "ok"
+//	dial ADDR     connects to ADDR and holds the connection; "ok LOCALPORT"
+type peerCommands struct {
+	ln        net.Listener // the main listener, which the closewait clients dial
+	closeWait []net.Conn
+	service   net.Listener
+	dialed    []net.Conn
+}
+
+func (pc *peerCommands) do(line string) (string, error) {
+	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch cmd {
+	case "closewait":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return "", err
+		}
+		for range n {
+			c, err := pc.leaveInCloseWait()
+			if err != nil {
+				return "", err
+			}
+			pc.closeWait = append(pc.closeWait, c)
+		}
+		return "ok", nil
+	case "release":
+		for _, c := range pc.closeWait {
+			c.Close()
+		}
+		pc.closeWait = nil
+		return "ok", nil
+	case "listen":
+		if pc.service != nil {
+			return "", errors.New("already listening")
+		}
+		port := arg
+		if port == "" {
+			port = "0"
+		}
+		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			return "", err
+		}
+		pc.service = ln
+		return fmt.Sprintf("ok %d", ln.Addr().(*net.TCPAddr).Port), nil
+	case "stoplisten":
+		if pc.service == nil {
+			return "", errors.New("not listening")
+		}
+		err := pc.service.Close()
+		pc.service = nil
+		return "ok", err
+	case "dial":
+		c, err := net.DialTimeout("tcp4", arg, 5*time.Second)
+		if err != nil {
+			return "", err
+		}
+		pc.dialed = append(pc.dialed, c)
+		return fmt.Sprintf("ok %d", c.LocalAddr().(*net.TCPAddr).Port), nil
+	}
+	return "", fmt.Errorf("unknown command %q", line)
+}
+
+// leaveInCloseWait connects to the main listener, closes the client end and
+// returns the server end once it has read the client's FIN: it is then in
+// CLOSE_WAIT.
+func (pc *peerCommands) leaveInCloseWait() (net.Conn, error) {
+	client, err := net.Dial("tcp4", pc.ln.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	server, err := pc.ln.Accept()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	client.Close()
+	if err := server.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		server.Close()
+		return nil, err
+	}
+	if _, err := server.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		server.Close()
+		return nil, fmt.Errorf("waiting for the client's FIN: %v", err)
+	}
+	return server, nil
+}
+
+func (pc *peerCommands) close() {
+	for _, c := range append(pc.closeWait, pc.dialed...) {
+		c.Close()
+	}
+	if pc.service != nil {
+		pc.service.Close()
+	}
 }
 
 // heldSockets describes what the peer holds.
 type heldSockets struct {
 	pid                    string
 	listenPort, clientPort int
+
+	in  io.Writer
+	out *bufio.Reader
+}
+
+// do sends one command to the peer (see peerCommands) and returns the
+// words of its reply after "ok".
+func (h heldSockets) do(t *testing.T, command string) []string {
+	t.Helper()
+	_, err := fmt.Fprintln(h.in, command)
+	require.NoError(t, err)
+	line, err := h.out.ReadString('\n')
+	require.NoError(t, err, "no reply from the peer to %q", command)
+	words := strings.Fields(line)
+	require.True(t, len(words) > 0 && words[0] == "ok", "peer: %q: %s", command, line)
+	return words[1:]
 }
 
 func holdSockets(t *testing.T) heldSockets {
@@ -253,8 +391,8 @@ func holdSockets(t *testing.T) heldSockets {
 		stdin.Close()
 		_ = cmd.Wait()
 	})
-	held := heldSockets{pid: strconv.Itoa(cmd.Process.Pid)}
-	_, err = fmt.Fscan(stdout, &held.listenPort, &held.clientPort)
+	held := heldSockets{pid: strconv.Itoa(cmd.Process.Pid), in: stdin, out: bufio.NewReader(stdout)}
+	_, err = fmt.Fscanln(held.out, &held.listenPort, &held.clientPort)
 	require.NoError(t, err, "the peer did not report its sockets")
 	// CLOSE_WAIT needs the client's FIN to be processed: wait for it rather
 	// than assume it.

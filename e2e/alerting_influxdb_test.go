@@ -1,0 +1,241 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// closeWaitThreshold is the N of the README's "more than N CLOSE_WAIT
+// connections" queries and rules.
+const closeWaitThreshold = 10
+
+// newPeerAddr is the address the peer dials as its new remote peer: a
+// loopback address that nothing else in the test uses.
+const newPeerAddr = "127.0.0.42"
+
+// startTelegraf runs bin/telegraf with the configuration at conf, logging
+// to a buffer shown when the test fails. The returned stop ends it and
+// waits; it also runs at cleanup.
+func startTelegraf(t *testing.T, bin, conf string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "telegraf"), "--config", conf)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	require.NoError(t, cmd.Start())
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("telegraf log:\n%s", tail(log.Bytes(), 4000))
+		}
+	})
+	return stop
+}
+
+// acceptAndHold listens on addr:0, accepts and holds every connection until
+// the test ends, and returns the port.
+func acceptAndHold(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(addr, "0"))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestAlertQueriesInfluxDB runs the real Telegraf with all three
+// measurements into InfluxDB, drives the peer into the three alerting
+// conditions (CLOSE_WAIT piling up, a listener that stops, a new remote
+// peer), and runs the README's alert queries verbatim: each must return the
+// peer's rows.
+func TestAlertQueriesInfluxDB(t *testing.T) {
+	start := time.Now()
+	bin := binDir(t)
+
+	root := readmeBlocks(t, "../README.md", "influxql-alert")
+	plugin := readmeBlocks(t, "../plugins/inputs/tcpconn/README.md", "influxql-alert")
+	require.Equal(t, root, plugin, "the two READMEs must show the same alert queries")
+	require.ElementsMatch(t, []string{"close-wait-over", "listeners-gone", "new-peers"}, keys(root))
+
+	base := startInfluxDB(t)
+	held := holdSockets(t)
+	name, pid := peerName, held.pid
+	listenPort := held.do(t, "listen")[0]
+	remotePort := acceptAndHold(t, newPeerAddr)
+
+	dir := t.TempDir()
+	pluginConf := filepath.Join(dir, "tcpconn.conf")
+	require.NoError(t, os.WriteFile(pluginConf, fmt.Appendf(nil, `[[inputs.tcpconn]]
+  process_names = [%q]
+  metrics = ["connection", "event", "summary"]
+`, name), 0o600))
+	telegrafConf := filepath.Join(dir, "telegraf.conf")
+	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
+  interval = "1s"
+  flush_interval = "1s"
+  omit_hostname = true
+
+[[inputs.execd]]
+  command = [%q, "-config", %q, "-poll_interval_disabled"]
+  signal = "STDIN"
+  data_format = "influx"
+
+[[outputs.influxdb]]
+  urls = [%q]
+  database = "telegraf"
+`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
+	startTelegraf(t, bin, telegrafConf)
+
+	// The events need a gather that saw the listener before it stops.
+	seen := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s' AND "local_port" = '%s' AND "state" = 'LISTEN'`, pid, listenPort)
+	require.Eventually(t, func() bool {
+		s, err := tryQuery(base, "telegraf", seen)
+		return err == nil && len(s) == 1
+	}, 60*time.Second, 250*time.Millisecond, "no gather with the peer's listener reached InfluxDB")
+	t.Logf("first gather in InfluxDB after %s", time.Since(start).Round(time.Millisecond))
+
+	// Into the three conditions. The peer already holds one CLOSE_WAIT
+	// socket (see peer).
+	extra := closeWaitThreshold + 2
+	held.do(t, fmt.Sprintf("closewait %d", extra))
+	held.do(t, "stoplisten")
+	dialPort := held.do(t, fmt.Sprintf("dial %s:%d", newPeerAddr, remotePort))[0]
+	wantCloseWait := float64(1 + extra)
+
+	// Poll the queries themselves until a gather after the changes has
+	// been flushed.
+	var closeWait, gone, peers []series
+	require.Eventually(t, func() bool {
+		var err error
+		if closeWait, err = tryQuery(base, "telegraf", root["close-wait-over"]); err != nil {
+			return false
+		}
+		if gone, err = tryQuery(base, "telegraf", root["listeners-gone"]); err != nil {
+			return false
+		}
+		if peers, err = tryQuery(base, "telegraf", root["new-peers"]); err != nil {
+			return false
+		}
+		n, ok := valueOf(closeWait, map[string]string{"process_name": name}, "close_wait")
+		return ok && n == wantCloseWait &&
+			hasSeries(gone, map[string]string{"pid": pid}) &&
+			hasSeries(peers, map[string]string{"pid": pid, "remote_addr": newPeerAddr})
+	}, 60*time.Second, 250*time.Millisecond, "the alert queries did not return the peer's rows:\nclose-wait-over %+v\nlisteners-gone %+v\nnew-peers %+v", closeWait, gone, peers)
+	t.Logf("alert queries answered after %s", time.Since(start).Round(time.Millisecond))
+
+	// More than N CLOSE_WAIT connections: the peer, with all of them, and
+	// only groups over the threshold.
+	require.Equal(t, wantCloseWait, seriesValue(t, closeWait, map[string]string{"process_name": name}, "close_wait"))
+	for _, s := range closeWait {
+		require.Greater(t, s.Values[0][1], float64(closeWaitThreshold), "%+v", s)
+	}
+
+	// Listeners that disappeared: exactly the peer's, with its address and
+	// port, and the time it was seen listening.
+	var peerGone []series
+	for _, s := range gone {
+		if s.Tags["pid"] == pid {
+			peerGone = append(peerGone, s)
+		}
+	}
+	require.Len(t, peerGone, 1, "listeners-gone: %+v", gone)
+	require.Equal(t, map[string]string{"process_name": name, "pid": pid, "local_addr": "127.0.0.1", "local_port": listenPort}, peerGone[0].Tags)
+	require.Greater(t, seriesValue(t, peerGone, peerGone[0].Tags, "listened_s"), float64(0))
+
+	// New remote peers: the address the peer dialed, opened once. The
+	// peer's other new connections are its own CLOSE_WAIT pairs, on
+	// 127.0.0.1.
+	require.Equal(t, float64(1), seriesValue(t, peers, map[string]string{"process_name": name, "pid": pid, "remote_addr": newPeerAddr}, "opened"))
+	for _, s := range peers {
+		if s.Tags["pid"] == pid {
+			require.Contains(t, []string{newPeerAddr, "127.0.0.1"}, s.Tags["remote_addr"], "new-peers: %+v", peers)
+		}
+	}
+	// And the event behind it is the connection the peer made.
+	rows := query(t, base, "telegraf", fmt.Sprintf(
+		`SELECT * FROM "tcpconn_event" WHERE "event" = 'opened' AND "remote_addr" = '%s' AND "pid" = '%s'`, newPeerAddr, pid))
+	require.Len(t, rows, 1)
+	require.Len(t, rows[0].Values, 1)
+	got := rowMap(rows[0], 0)
+	require.Equal(t, dialPort, got["local_port"])
+	require.Equal(t, strconv.Itoa(remotePort), got["remote_port"])
+	require.Equal(t, "ESTABLISHED", got["state"])
+}
+
+// valueOf is seriesValue for polling: false when there is no such series.
+func valueOf(ss []series, tags map[string]string, column string) (float64, bool) {
+	for _, s := range ss {
+		if len(s.Values) == 0 || !hasSeries([]series{s}, tags) {
+			continue
+		}
+		for j, c := range s.Columns {
+			if v, ok := s.Values[0][j].(float64); ok && c == column {
+				return v, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func hasSeries(ss []series, tags map[string]string) bool {
+	for _, s := range ss {
+		match := len(s.Values) > 0
+		for k, v := range tags {
+			match = match && s.Tags[k] == v
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
