@@ -62,6 +62,10 @@ type Options struct {
 	// process in Table.Procs. Command lines can hold secrets, so it is off by
 	// default.
 	Cmdline bool
+
+	// Cgroup reads /proc/<pid>/cgroup into Process.Cgroup for every process
+	// in Table.Procs, for callers that name containers.
+	Cgroup bool
 }
 
 // Limits on what is kept per process.
@@ -95,6 +99,10 @@ type Process struct {
 	// valid UTF-8 and capped at MaxCmdlineLen bytes. Empty unless
 	// Options.Cmdline is set.
 	Cmdline string
+	// Cgroup is /proc/<pid>/cgroup as it reads ("0::/system.slice/x.scope"
+	// lines), made valid UTF-8 and capped at MaxCmdlineLen bytes. Empty
+	// unless Options.Cgroup is set.
+	Cgroup string
 }
 
 // Owner is one (process, descriptor) pair that holds a socket.

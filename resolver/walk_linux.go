@@ -421,7 +421,7 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	// status and stat cost the kernel more than a whole small fd
 	// directory: read them only for the processes the join needs.
 	if len(w.owners) > start {
-		w.readMeta(pfd, &p, opts.Cmdline)
+		w.readMeta(pfd, &p, opts)
 		*out = p
 	}
 	return !stopped
@@ -430,7 +430,7 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 // readMeta reads the cheap per-process facts. Each one that cannot be read
 // is left at its fallback: the process itself was there when its fd
 // directory was opened.
-func (w *worker) readMeta(pfd int, p *Process, cmdline bool) {
+func (w *worker) readMeta(pfd int, p *Process, opts *Options) {
 	uidOK := false
 	if b, e := readFile(pfd, cstr("status\x00"), w.file); e == 0 {
 		p.UID, uidOK = ParseStatusUID(b)
@@ -448,9 +448,14 @@ func (w *worker) readMeta(pfd int, p *Process, cmdline bool) {
 	if unix.Fstatat(pfd, "ns/net", &st, 0) == nil {
 		p.NetNS = st.Ino
 	}
-	if cmdline {
+	if opts.Cmdline {
 		if b, e := readFile(pfd, cstr("cmdline\x00"), w.file); e == 0 {
 			p.Cmdline = cleanCmdline(b)
+		}
+	}
+	if opts.Cgroup {
+		if b, e := readFile(pfd, cstr("cgroup\x00"), w.file); e == 0 {
+			p.Cgroup = cleanText(b, MaxCmdlineLen)
 		}
 	}
 }

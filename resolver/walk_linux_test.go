@@ -418,3 +418,22 @@ func TestDeniedErrorMessage(t *testing.T) {
 		"1 process not readable: permission denied (first: open /proc/1234/fd: permission denied)")
 	require.ErrorIs(t, &DeniedError{Processes: 1, First: first}, first)
 }
+
+func TestWalkCgroup(t *testing.T) {
+	const cgroup = "0::/system.slice/docker-4f3c2b1a.scope\n"
+	root := buildTree(t, fxProc{pid: "10", comm: strp("app"), fds: map[string]string{"3": "socket:[42]"}})
+	require.NoError(t, os.WriteFile(filepath.Join(root, "10", "cgroup"), []byte(cgroup), 0o644))
+
+	for _, want := range []bool{false, true} {
+		r, err := New(Options{ProcRoot: root, Cgroup: want})
+		require.NoError(t, err)
+		tab, err := r.Walk(context.Background())
+		require.NoError(t, err)
+		require.Len(t, tab.Procs, 1)
+		if want {
+			require.Equal(t, cgroup, tab.Procs[0].Cgroup)
+		} else {
+			require.Empty(t, tab.Procs[0].Cgroup, "read only when asked")
+		}
+	}
+}
