@@ -29,7 +29,8 @@ type join struct {
 	// Set by Init.
 	states         *[256]bool // nil: all states
 	includeUnowned bool
-	maxMetrics     int // 0: no limit
+	tagNetns       bool // namespaces = "all"
+	maxMetrics     int  // 0: no limit
 	connections    bool
 	events         bool
 	tracker        *tracker // nil when neither age_s nor events are wanted
@@ -39,6 +40,8 @@ type join struct {
 	acc     telegraf.Accumulator
 	owners  *resolver.Table
 	now     time.Time
+	netns   uint64 // of the table being read; 0 with namespaces = "host"
+	netTag  string
 	dirs    directions
 	emitted []uint64            // bit i: owner i's socket was seen; the kernel may repeat rows
 	unowned map[uint64]struct{} // inodes of the unowned sockets emitted
@@ -53,13 +56,12 @@ type join struct {
 
 // procTags caches the per-process tag values, made once per gather.
 type procTags struct {
-	pid, name string
+	pid, name, container string
 }
 
 func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.Time) {
 	j.acc, j.owners, j.now = acc, owners, now
 	j.metrics, j.dropped = 0, 0
-	j.dirs.reset()
 
 	words := (len(owners.Owners) + 63) / 64
 	if cap(j.emitted) < words {
@@ -87,6 +89,14 @@ func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.
 	if j.tracker != nil {
 		j.tracker.begin()
 	}
+}
+
+// enter starts the tables of a network namespace: its listeners and
+// addresses are its own.
+func (j *join) enter(netns uint64) {
+	j.netns = netns
+	j.netTag = strconv.FormatUint(netns, 10)
+	j.dirs.reset()
 }
 
 // finish ends the gather. A complete gather closes the sockets it did not
@@ -142,9 +152,10 @@ func (j *join) socket(s *parser.Socket) {
 	age := -1.0 // not tracked
 	if j.tracker != nil {
 		proc := &j.owners.Procs[first.Proc]
-		seen, ok := j.tracker.observe(j.now, sockKey{netns: proc.NetNS, inode: s.Inode}, tracked{
+		seen, ok := j.tracker.observe(j.now, sockKey{netns: j.netns, inode: s.Inode}, tracked{
 			start: proc.StartTime, local: s.Local, remote: s.Remote, name: proc.Name,
-			pid: first.PID, fd: first.FD, state: s.State,
+			container: j.proc(first.Proc).container,
+			pid:       first.PID, fd: first.FD, state: s.State,
 		}, j.event)
 		if ok {
 			age = j.now.Sub(seen).Seconds()
@@ -162,6 +173,7 @@ func (j *join) socket(s *parser.Socket) {
 			// A socket counts once per group, however many of its owners
 			// fall in the same one.
 			g := j.summary.key(s, &p, o.PID, dir, &j.dirs)
+			g.netns = j.netns
 			if i == start || g != last {
 				j.summary.add(g, s)
 			}
@@ -178,7 +190,9 @@ func (j *join) unownedSocket(s *parser.Socket, dir string) {
 		return
 	}
 	if j.summary != nil {
-		j.summary.add(j.summary.key(s, nil, 0, dir, &j.dirs), s)
+		g := j.summary.key(s, nil, 0, dir, &j.dirs)
+		g.netns = j.netns
+		j.summary.add(g, s)
 	}
 	if !j.connections || !j.includeUnowned {
 		return
@@ -210,6 +224,7 @@ func (j *join) proc(idx int32) procTags {
 		proc := &j.owners.Procs[idx]
 		p.pid = strconv.FormatInt(int64(proc.PID), 10)
 		p.name = proc.Name
+		p.container = containerID(proc.Cgroup)
 	}
 	return *p
 }
@@ -223,6 +238,9 @@ func (j *join) connection(s *parser.Socket, dir string, age float64, owner *proc
 		j.tags["pid"] = owner.pid
 		j.tags["process_name"] = owner.name
 		j.tags["fd"] = strconv.FormatInt(int64(fd), 10)
+		if owner.container != "" {
+			j.tags["container_id"] = owner.container
+		}
 	}
 	j.socketTags(s.Local, s.Remote, s.State)
 	if dir != "" {
@@ -240,6 +258,9 @@ func (j *join) connection(s *parser.Socket, dir string, age float64, owner *proc
 }
 
 func (j *join) socketTags(local, remote netip.AddrPort, state parser.State) {
+	if j.tagNetns {
+		j.tags["netns"] = j.netTag
+	}
 	if local.Addr().Is4() {
 		j.tags["family"] = "ipv4"
 	} else {
@@ -262,7 +283,14 @@ func (j *join) event(e event) {
 	j.tags["event"] = e.kind
 	j.tags["pid"] = strconv.FormatInt(int64(e.t.pid), 10)
 	j.tags["process_name"] = e.t.name
+	if e.t.container != "" {
+		j.tags["container_id"] = e.t.container
+	}
 	j.socketTags(e.t.local, e.t.remote, e.t.state)
+	if j.tagNetns {
+		// A closed event comes at the end of the gather, not with its table.
+		j.tags["netns"] = strconv.FormatUint(e.key.netns, 10)
+	}
 	if e.kind != eventOpened {
 		j.fields["from_state"] = e.from.String()
 		j.fields["duration_s"] = e.age.Seconds()
@@ -277,6 +305,9 @@ func (j *join) flushSummary() {
 		clear(j.tags)
 		clear(j.fields)
 		j.summary.tags(g, j.tags)
+		if j.tagNetns {
+			j.tags["netns"] = strconv.FormatUint(g.netns, 10)
+		}
 		j.fields["count"] = t.count
 		j.fields["rx_queue"] = t.rx
 		j.fields["tx_queue"] = t.tx

@@ -20,6 +20,7 @@ const portEphemeral = -1
 
 // group is one summary group. Fields not grouped by stay zero.
 type group struct {
+	netns      uint64
 	owned      bool
 	pid        int32
 	name       string

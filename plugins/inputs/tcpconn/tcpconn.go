@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -43,6 +42,7 @@ type TCPConn struct {
 	IncludeUnowned bool            `toml:"include_unowned"`
 	Timeout        config.Duration `toml:"timeout"`
 	MaxSockets     int             `toml:"max_sockets"`
+	Namespaces     string          `toml:"namespaces"`
 
 	Metrics            []string `toml:"metrics"`
 	EmitInitial        bool     `toml:"emit_initial"`
@@ -62,7 +62,7 @@ type TCPConn struct {
 // table is one kernel table to read.
 type table struct {
 	protocol string // "tcp4" or "tcp6"
-	path     string
+	file     string // "tcp" or "tcp6", under <proc_root>/net or <proc_root>/<pid>/net
 }
 
 func (*TCPConn) SampleConfig() string { return sampleConfig }
@@ -90,7 +90,7 @@ func (t *TCPConn) Init() error {
 			return fmt.Errorf("config option \"protocols\": unknown protocol %q; use \"tcp4\" or \"tcp6\"", p)
 		}
 		if !hasTable(t.tables, p) {
-			t.tables = append(t.tables, table{protocol: p, path: filepath.Join(t.ProcRoot, "net", name)})
+			t.tables = append(t.tables, table{protocol: p, file: name})
 		}
 	}
 
@@ -110,6 +110,14 @@ func (t *TCPConn) Init() error {
 	}
 
 	opts := resolver.Options{ProcRoot: t.ProcRoot}
+	switch t.Namespaces {
+	case "host":
+	case "all":
+		opts.Cgroup = true
+		t.join.tagNetns = true
+	default:
+		return fmt.Errorf("config option \"namespaces\": unknown value %q; use \"host\" or \"all\"", t.Namespaces)
+	}
 	if len(t.ProcessNames) > 0 {
 		f, err := filter.Compile(t.ProcessNames)
 		if err != nil {
@@ -206,14 +214,17 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	// processes are no reason to doubt it: their sockets are never tracked.
 	complete := walkErr == nil || errors.As(walkErr, new(*resolver.DeniedError)) && !errors.Is(walkErr, context.DeadlineExceeded)
 	var readable int
-	for _, tb := range t.tables {
-		read, err := t.readTable(tb, deadline)
-		if read != readNone {
-			readable++
-		}
-		if err != nil {
-			acc.AddError(err)
-			complete = complete && read == readWhole
+	for _, ns := range t.namespaces(owners) {
+		t.join.enter(ns.netns)
+		for _, tb := range t.tables {
+			read, err := t.readTable(ns, tb, deadline)
+			if read != readNone {
+				readable++
+			}
+			if err != nil {
+				acc.AddError(err)
+				complete = complete && read == readWhole
+			}
 		}
 	}
 	for _, err := range t.join.finish(complete) {
@@ -258,12 +269,12 @@ const (
 )
 
 // readTable streams one kernel table through the join.
-func (t *TCPConn) readTable(tb table, deadline time.Time) (tableRead, error) {
-	f, err := os.Open(tb.path)
+func (t *TCPConn) readTable(ns namespace, tb table, deadline time.Time) (tableRead, error) {
+	f, path, err := t.openTable(ns, tb)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && tb.protocol == "tcp6" {
 			// A kernel booted with ipv6.disable=1 has no tcp6 table.
-			t.Log.Debugf("Skipping %s: %v", tb.path, err)
+			t.Log.Debugf("Skipping %s: %v", path, err)
 			return readNone, nil
 		}
 		return readNone, fmt.Errorf("reading %s table: %w", tb.protocol, err)
@@ -278,15 +289,15 @@ func (t *TCPConn) readTable(tb table, deadline time.Time) (tableRead, error) {
 		rows++
 		// A clock read per row would cost more than the row itself.
 		if rows%4096 == 0 && time.Now().After(deadline) {
-			return readPartial, fmt.Errorf("timeout %s: stopped reading %s after %d rows", time.Duration(t.Timeout), tb.path, rows)
+			return readPartial, fmt.Errorf("timeout %s: stopped reading %s after %d rows", time.Duration(t.Timeout), path, rows)
 		}
 		t.join.socket(r.Socket())
 	}
 	if err := r.Err(); err != nil {
-		return readPartial, fmt.Errorf("reading %s: %w", tb.path, err)
+		return readPartial, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if n := r.Malformed(); n > 0 {
-		return readWhole, fmt.Errorf("%s: skipped %d malformed rows: %w", tb.path, n, r.MalformedErr())
+		return readWhole, fmt.Errorf("%s: skipped %d malformed rows: %w", path, n, r.MalformedErr())
 	}
 	return readWhole, nil
 }
@@ -297,6 +308,7 @@ func init() {
 			Protocols:          []string{"tcp4", "tcp6"},
 			Timeout:            defaultTimeout,
 			MaxSockets:         defaultMaxSockets,
+			Namespaces:         "host",
 			Metrics:            []string{"connection"},
 			MaxTracked:         defaultMaxTracked,
 			SummaryGroupBy:     []string{"process_name", "state"},

@@ -31,6 +31,7 @@ type tracked struct {
 	start         uint64
 	local, remote netip.AddrPort
 	name          string
+	container     string
 	pid, fd       int32
 	gen           uint32
 	state         parser.State

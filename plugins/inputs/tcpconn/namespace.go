@@ -1,0 +1,100 @@
+//go:build linux
+
+package tcpconn
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/tcpconn/telegraf-tcpconn/resolver"
+)
+
+// namespace is one network namespace whose tables a gather reads.
+type namespace struct {
+	netns uint64  // 0: the host namespace of namespaces = "host"
+	pids  []int32 // processes in it, to read <pid>/net/tcp from; none: proc_root/net/tcp
+}
+
+// namespaces lists the tables to read. With namespaces = "host" it is
+// proc_root/net/tcp*, the namespace proc_root's reader is in. With "all" it
+// is every namespace a socket owner is in, each read once, through the
+// first of its processes that can still be read, plus the reader's own.
+func (t *TCPConn) namespaces(owners *resolver.Table) []namespace {
+	if t.Namespaces != "all" {
+		return []namespace{{}}
+	}
+	byNS := make(map[uint64][]int32)
+	for _, p := range owners.Procs { // sorted by pid
+		if p.NetNS != 0 {
+			byNS[p.NetNS] = append(byNS[p.NetNS], p.PID)
+		}
+	}
+	self := t.selfNetNS()
+	if _, ok := byNS[self]; !ok && self != 0 {
+		byNS[self] = nil
+	}
+	out := make([]namespace, 0, len(byNS))
+	for ns, pids := range byNS {
+		out = append(out, namespace{netns: ns, pids: pids})
+	}
+	slices.SortFunc(out, func(a, b namespace) int { return cmp.Compare(a.netns, b.netns) })
+	return out
+}
+
+// selfNetNS is the namespace of proc_root/net, the reader's own.
+func (t *TCPConn) selfNetNS() uint64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(t.ProcRoot, "self", "ns", "net"), &st); err != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// openTable opens one table of a namespace. A process that exited since the
+// walk is normal: the next process of the namespace serves.
+func (t *TCPConn) openTable(ns namespace, tb table) (*os.File, string, error) {
+	if len(ns.pids) == 0 {
+		f, err := os.Open(filepath.Join(t.ProcRoot, "net", tb.file))
+		return f, filepath.Join(t.ProcRoot, "net", tb.file), err
+	}
+	var err error
+	for _, pid := range ns.pids {
+		path := filepath.Join(t.ProcRoot, strconv.Itoa(int(pid)), "net", tb.file)
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			return f, path, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
+			return nil, path, err
+		}
+	}
+	return nil, "", fmt.Errorf("network namespace %d: every process gone: %w", ns.netns, err)
+}
+
+// containerIDs finds a container id in a cgroup path: docker
+// (/docker/<id>, docker-<id>.scope), containerd and CRI-O under kubepods
+// (cri-containerd-<id>.scope, crio-<id>.scope, .../pod<uid>/<id>) and
+// podman (libpod-<id>.scope, /libpod_parent/libpod-<id>).
+var containerIDs = regexp.MustCompile(`(?m)(?:/docker/|/docker-|/cri-containerd-|/crio-|/libpod-|/kubepods[^\n]*/)([0-9a-f]{64})(?:\.scope)?$`)
+
+// containerID returns the container id named by a /proc/<pid>/cgroup, or
+// "" when none is.
+func containerID(cgroup string) string {
+	if !strings.Contains(cgroup, "/") {
+		return ""
+	}
+	m := containerIDs.FindStringSubmatch(cgroup)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
