@@ -149,6 +149,12 @@ func TestInitErrors(t *testing.T) {
 		{"max_sockets negative", `max_sockets = -1`, `config option "max_sockets"`},
 		{"max_sockets not a number", `max_sockets = "many"`, `line 2: (tcpconn.TCPConn.MaxSockets)`},
 		{"include_unowned not a bool", `include_unowned = "yes"`, `line 2: (tcpconn.TCPConn.IncludeUnowned)`},
+		{"namespaces typo", `namespaces = "every"`, `config option "namespaces": unknown value "every"`},
+		{"metrics empty", `metrics = []`, `config option "metrics": empty`},
+		{"metrics typo", `metrics = ["events"]`, `config option "metrics": unknown metric "events"`},
+		{"summary_group_by typo", "metrics = [\"summary\"]\n  summary_group_by = [\"process\"]", `config option "summary_group_by": unknown tag "process"`},
+		{"summary_group_by empty", "metrics = [\"summary\"]\n  summary_group_by = []", `config option "summary_group_by": empty`},
+		{"max_tracked zero", `max_tracked = 0`, `config option "max_tracked": must be positive`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
