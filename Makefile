@@ -52,12 +52,13 @@ fuzz:
 
 # The go test benchmarks, then the whole-host scale benchmark against the
 # peers (bench/scale, BENCHMARKS.md). SIZES chooses its socket counts;
-# SIZES= skips it.
-SIZES ?= 2k,20k,200k
+# SIZES= skips it. PROFILE=dir also profiles tcpconn at the largest size.
+SIZES   ?= 2k,20k,200k
+PROFILE ?=
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./plugins/...
-	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES); fi
+	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)); fi
 
 lint:
 	@command -v $(BIN)/golangci-lint >/dev/null || GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

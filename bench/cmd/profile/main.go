@@ -31,8 +31,9 @@ import (
 	_ "github.com/tcpconn/telegraf-tcpconn/plugins/inputs/tcpconn"
 )
 
-// conf lifts the cardinality guard, as the scale benchmark does.
-const conf = "[[inputs.tcpconn]]\n  max_sockets = 0\n"
+// conf lifts the cardinality guard and the timeout, as the scale benchmark
+// does.
+const conf = "[[inputs.tcpconn]]\n  max_sockets = 0\n  timeout = \"60s\"\n"
 
 func main() {
 	var (
