@@ -3,7 +3,6 @@ package parser
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,6 +129,6 @@ func FuzzParseErrorMessage(f *testing.F) {
 		msg := pe.Error()
 		require.True(t, strings.HasPrefix(msg, "line "+strconv.Itoa(line)+": "))
 		require.LessOrEqual(t, len(msg), 64+len(strconv.Quote(field))+4*maxTokenShown+len("invalid hex")+30)
-		require.True(t, errors.Is(pe, ErrSyntax))
+		require.ErrorIs(t, pe, ErrSyntax)
 	})
 }

@@ -157,7 +157,7 @@ func TestProcfsLive(t *testing.T) {
 			t.Skip(err)
 		}
 		sockets := requireSameAsProcfs(t, data, v6)
-		require.Equal(t, bytes.Count(data, []byte("\n"))-1, len(sockets))
+		require.Len(t, sockets, bytes.Count(data, []byte("\n"))-1)
 
 		// Real beats fake: our sockets are in the table.
 		has := func(local netip.AddrPort, st State) bool {

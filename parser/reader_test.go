@@ -333,9 +333,9 @@ func (pdpEndian) PutUint32(b []byte, v uint32) {
 	binary.LittleEndian.PutUint16(b, uint16(v>>16))
 	binary.LittleEndian.PutUint16(b[2:], uint16(v))
 }
-func (pdpEndian) Uint64(b []byte) uint64       { panic("unused") }
-func (pdpEndian) PutUint64(b []byte, v uint64) { panic("unused") }
-func (pdpEndian) String() string               { return "pdpEndian" }
+func (pdpEndian) Uint64([]byte) uint64     { panic("unused") }
+func (pdpEndian) PutUint64([]byte, uint64) { panic("unused") }
+func (pdpEndian) String() string           { return "pdpEndian" }
 
 func TestReaderByteOrder(t *testing.T) {
 	orders := []binary.ByteOrder{binary.LittleEndian, binary.BigEndian, pdpEndian{}, nil}

@@ -55,6 +55,7 @@ func buildTree(t testing.TB, procs ...fxProc) string {
 func fixtureDir(t testing.TB) string {
 	t.Helper()
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		//nolint:usetesting // t.TempDir is not on tmpfs
 		if dir, err := os.MkdirTemp("/dev/shm", "resolver-test-"); err == nil {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 			return dir

@@ -150,7 +150,7 @@ func liveChild() int {
 		fmt.Printf("sock %d %d\n", s.FD, s.Inode)
 	}
 	fmt.Println("ready")
-	io.Copy(io.Discard, os.Stdin)
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
@@ -172,7 +172,7 @@ func startLiveChild(t *testing.T, shared *os.File) (int32, []sock) {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		stdin.Close()
-		cmd.Wait()
+		_ = cmd.Wait()
 	})
 
 	var socks []sock
@@ -418,7 +418,9 @@ func permChild() int {
 			res.FixtureErr = err.Error()
 		}
 	}
-	json.NewEncoder(os.Stdout).Encode(res)
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
 	return 0
 }
 
@@ -435,7 +437,7 @@ func TestWalkPermission(t *testing.T) {
 		t.Skip("the permission test drops from root to uid 65534: run it as root")
 	}
 	// A copy of the test binary that uid 65534 can reach and run.
-	dir, err := os.MkdirTemp("", "resolver-perm-")
+	dir, err := os.MkdirTemp("", "resolver-perm-") //nolint:usetesting // must be reachable by uid 65534, unlike t.TempDir's parents
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))

@@ -4,6 +4,7 @@ package resolver
 
 import (
 	"encoding/binary"
+	"errors"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -70,7 +71,8 @@ func readFile(dirfd int, name *byte, buf []byte) ([]byte, unix.Errno) {
 
 // errno extracts the errno of an error returned by x/sys/unix.
 func errno(err error) unix.Errno {
-	if e, ok := err.(unix.Errno); ok {
+	var e unix.Errno
+	if errors.As(err, &e) {
 		return e
 	}
 	return unix.EIO
@@ -113,8 +115,8 @@ func (it *direntIter) next() (nameOff, nameLen int, ok bool) {
 }
 
 // parseDecimal parses the name of a /proc entry or of an fd link: decimal
-// digits only, no sign, no leading zero, at most max.
-func parseDecimal(b []byte, max uint32) (uint32, bool) {
+// digits only, no sign, no leading zero, at most limit.
+func parseDecimal(b []byte, limit uint32) (uint32, bool) {
 	if len(b) == 0 || len(b) > 10 || (b[0] == '0' && len(b) > 1) {
 		return 0, false
 	}
@@ -125,7 +127,7 @@ func parseDecimal(b []byte, max uint32) (uint32, bool) {
 		}
 		v = v*10 + uint64(c-'0')
 	}
-	if v > uint64(max) {
+	if v > uint64(limit) {
 		return 0, false
 	}
 	return uint32(v), true

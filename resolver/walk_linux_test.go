@@ -288,7 +288,7 @@ func TestWalkHuge(t *testing.T) {
 		require.Equal(t, 2, tab.Stats.Processes)
 		require.Equal(t, 1, tab.Stats.Truncated)
 		require.Equal(t, 1001, tab.Stats.FDs)
-		require.Equal(t, tab.Stats.Sockets, len(tab.Owners))
+		require.Len(t, tab.Owners, tab.Stats.Sockets)
 		require.Equal(t, []int32{1, 2}, []int32{tab.Procs[0].PID, tab.Procs[1].PID})
 	})
 

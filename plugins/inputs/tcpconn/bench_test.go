@@ -27,7 +27,7 @@ func benchTree(b *testing.B, n int) string {
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		base = "/dev/shm"
 	}
-	root, err := os.MkdirTemp(base, "tcpconn-bench-")
+	root, err := os.MkdirTemp(base, "tcpconn-bench-") //nolint:usetesting // b.TempDir is not on tmpfs
 	require.NoError(b, err)
 	b.Cleanup(func() { os.RemoveAll(root) })
 	require.NoError(b, os.MkdirAll(filepath.Join(root, "net"), 0o755))

@@ -65,8 +65,11 @@ type table struct {
 	file     string // "tcp" or "tcp6", under <proc_root>/net or <proc_root>/<pid>/net
 }
 
+// SampleConfig returns the plugin's sample configuration (sample.conf).
 func (*TCPConn) SampleConfig() string { return sampleConfig }
 
+// Init validates the options and sets up the resolver, the reader and the
+// join, which are reused from gather to gather.
 func (t *TCPConn) Init() error {
 	if t.ProcRoot == "" {
 		t.ProcRoot = defaultProcRoot()
@@ -196,6 +199,9 @@ func defaultProcRoot() string {
 	return "/proc"
 }
 
+// Gather walks the owners, streams the tables through the join and reports
+// partial failures to acc. It returns an error only when no table could be
+// read at all.
 func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	start := time.Now()
 	deadline := start.Add(time.Duration(t.Timeout))

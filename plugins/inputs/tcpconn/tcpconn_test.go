@@ -266,6 +266,7 @@ func unpackTree(t *testing.T, archive string) string {
 func TestReadmeShowsSampleConfig(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
+	//nolint:testifylint // Contains would print both texts whole on failure
 	require.True(t, strings.Contains(string(readme), "```toml @sample.conf\n"+sampleConfig+"```\n"),
 		"the README's configuration block must be sample.conf, verbatim")
 }
