@@ -16,6 +16,27 @@ const (
 	dirLocal    = "local"
 )
 
+// dirCode keeps a direction in one byte where it is stored per socket.
+type dirCode uint8
+
+var dirNames = [...]string{"", dirListen, dirInbound, dirOutbound, dirLocal}
+
+func codeOf(dir string) dirCode {
+	for i, d := range dirNames {
+		if d == dir {
+			return dirCode(i)
+		}
+	}
+	return 0
+}
+
+func (c dirCode) String() string {
+	if int(c) < len(dirNames) {
+		return dirNames[c]
+	}
+	return ""
+}
+
 // maxLocalAddrs bounds the addresses remembered as this host's: a host has
 // a handful, and a table of hostile rows must not grow the set.
 const maxLocalAddrs = 4096

@@ -230,3 +230,33 @@ func TestMaxTracked(t *testing.T) {
 	}
 	require.Equal(t, 2, withAge, "an untracked socket has no age")
 }
+
+// A summary group that empties reports a zero once, so that an alert on it
+// clears at once, then stops.
+func TestSummaryGroupEmpties(t *testing.T) {
+	tr := newTree(t)
+	tr.process(10, "server", 1000, map[int]uint64{3: 100, 4: 101})
+	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100}, row{"10.0.0.1:8080", "10.0.0.2:50000", 0x08, 101})
+	p := tr.plugin(func(p *TCPConn) { p.Metrics = []string{"summary", "event"} })
+
+	counts := func() map[string]int64 {
+		var acc testutil.Accumulator
+		require.NoError(t, p.Gather(&acc))
+		out := make(map[string]int64)
+		for _, m := range acc.GetTelegrafMetrics() {
+			if m.Name() == measurementSummary {
+				c, _ := m.GetField("count")
+				out[m.Tags()["process_name"]+" "+m.Tags()["state"]] = c.(int64)
+			}
+			if m.Name() == measurementEvent {
+				require.Equal(t, "inbound", m.Tags()["direction"], "events carry the direction")
+			}
+		}
+		return out
+	}
+	require.Equal(t, map[string]int64{"server LISTEN": 1, "server CLOSE_WAIT": 1}, counts())
+	tr.process(10, "server", 1000, map[int]uint64{3: 100})
+	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
+	require.Equal(t, map[string]int64{"server LISTEN": 1, "server CLOSE_WAIT": 0}, counts())
+	require.Equal(t, map[string]int64{"server LISTEN": 1}, counts())
+}

@@ -114,7 +114,7 @@ func (j *join) finish(complete bool) []error {
 		}
 	}
 	if j.summary != nil {
-		j.flushSummary()
+		j.flushSummary(complete)
 	}
 	if j.dropped > 0 {
 		errs = append(errs, fmt.Errorf("max_sockets %d reached: dropped %d of %d metrics; "+
@@ -153,9 +153,15 @@ func (j *join) socket(s *parser.Socket) {
 	if j.tracker != nil {
 		proc := &j.owners.Procs[first.Proc]
 		seen, ok := j.tracker.observe(j.now, sockKey{netns: j.netns, inode: s.Inode}, tracked{
-			start: proc.StartTime, local: s.Local, remote: s.Remote, name: proc.Name,
+			start:     proc.StartTime,
+			local:     s.Local,
+			remote:    s.Remote,
+			name:      proc.Name,
 			container: j.proc(first.Proc).container,
-			pid:       first.PID, fd: first.FD, state: s.State,
+			pid:       first.PID,
+			fd:        first.FD,
+			state:     s.State,
+			dir:       codeOf(dir),
 		}, j.event)
 		if ok {
 			age = j.now.Sub(seen).Seconds()
@@ -287,6 +293,9 @@ func (j *join) event(e event) {
 		j.tags["container_id"] = e.t.container
 	}
 	j.socketTags(e.t.local, e.t.remote, e.t.state)
+	if d := e.t.dir.String(); d != "" {
+		j.tags["direction"] = d
+	}
 	if j.tagNetns {
 		// A closed event comes at the end of the gather, not with its table.
 		j.tags["netns"] = strconv.FormatUint(e.key.netns, 10)
@@ -300,7 +309,12 @@ func (j *join) event(e event) {
 	j.acc.AddFields(measurementEvent, j.fields, j.tags, j.now)
 }
 
-func (j *join) flushSummary() {
+func (j *join) flushSummary(complete bool) {
+	for g, t := range j.summary.prev {
+		if _, ok := j.summary.groups[g]; !ok && t.count > 0 && complete {
+			j.summary.groups[g] = totals{} // emptied since the last gather
+		}
+	}
 	for g, t := range j.summary.groups {
 		clear(j.tags)
 		clear(j.fields)

@@ -45,10 +45,14 @@ type summary struct {
 	fold                        bool
 	ephemeralLow, ephemeralHigh uint16
 	groups                      map[group]totals
+	// prev holds the groups of the last gather, so that one that emptied
+	// reports a zero count once instead of just stopping: an alert on it
+	// then clears at once, and a zero is not mistaken for missing data.
+	prev map[group]totals
 }
 
 func newSummary(by []string, fold bool) (*summary, error) {
-	s := &summary{fold: fold, groups: make(map[group]totals)}
+	s := &summary{fold: fold, groups: make(map[group]totals), prev: make(map[group]totals)}
 	for _, k := range by {
 		if !s.by.set(k) {
 			return nil, fmt.Errorf("unknown tag %q; use any of %q", k, groupKeys)
@@ -92,6 +96,7 @@ func (b *groupBy) set(key string) bool {
 // begin starts a gather. The ephemeral port range is read every gather, as
 // an operator may change it.
 func (s *summary) begin(procRoot string) error {
+	s.groups, s.prev = s.prev, s.groups
 	clear(s.groups)
 	if !s.fold {
 		return nil

@@ -35,6 +35,7 @@ type tracked struct {
 	pid, fd       int32
 	gen           uint32
 	state         parser.State
+	dir           dirCode
 }
 
 // tracker remembers the sockets of the last gathers, to tell their age and
