@@ -128,13 +128,12 @@ func ours(t *testing.T) []string {
 	return []string{strings.TrimSpace(string(comm)), holderName}
 }
 
-// sharedDir is a temporary directory that uid 65534 may read (t.TempDir is
-// mode 0700).
+// sharedDir is a temporary directory that uid 65534 may read: t.TempDir
+// makes it and its parent mode 0700.
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "tcpconn-privilege-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
 	require.NoError(t, os.Chmod(dir, 0o755))
 	return dir
 }
@@ -520,7 +519,7 @@ func mountHidepid(t *testing.T, gid uint32) string {
 	if err := unix.Mount("proc", dir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 		missing(t, "mount -t proc -o %s: %v (needs root outside a restricted container)", opts, err)
 	}
-	// Registered after sharedDir's RemoveAll, so it runs before it.
+	// Registered after t.TempDir's removal, so it runs before it.
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 			t.Errorf("unmounting %s: %v", dir, err)
