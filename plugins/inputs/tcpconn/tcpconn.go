@@ -220,6 +220,7 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	// processes are no reason to doubt it: their sockets are never tracked.
 	complete := walkErr == nil || errors.As(walkErr, new(*resolver.DeniedError)) && !errors.Is(walkErr, context.DeadlineExceeded)
 	var readable int
+	var firstErr error
 	for _, ns := range t.namespaces(owners) {
 		t.join.enter(ns.netns)
 		for _, tb := range t.tables {
@@ -230,6 +231,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 			if err != nil {
 				acc.AddError(err)
 				complete = complete && read == readWhole
+				if firstErr == nil {
+					firstErr = err
+				}
 			}
 		}
 	}
@@ -240,6 +244,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 		acc.AddError(walkErr)
 	}
 	if readable == 0 {
+		if firstErr != nil {
+			return fmt.Errorf("no TCP table could be read: %w", firstErr)
+		}
 		return errors.New("no TCP table could be read")
 	}
 	return nil
