@@ -551,6 +551,9 @@ func TestHidepid(t *testing.T) {
 		g.requireOwned(t, p.nobody, "the listener of uid 65534")
 		g.requireUnowned(t, p.root, "root's listener")
 		require.Empty(t, g.errors, "hidden processes cannot be counted as denied")
+		// ...so the plugin says once, at start, that they are hidden.
+		require.Contains(t, g.stderr, "is mounted with hidepid=invisible: other users' processes are hidden from this agent")
+		require.Contains(t, g.stderr, fmt.Sprintf("add this user to group %d", gid))
 	})
 	t.Run("with the group", func(t *testing.T) {
 		g := runOnce(t, p.tcpconn, conf, asNobody([]uint32{gid}, nil))
@@ -558,6 +561,7 @@ func TestHidepid(t *testing.T) {
 		g.requireOwned(t, p.nobody, "the listener of uid 65534")
 		g.requireUnowned(t, p.root, "root's listener")
 		g.requireDenied(t)
+		require.NotContains(t, g.stderr, "hidepid", "in the group, nothing is hidden")
 	})
 	t.Run("with the group and the capabilities", func(t *testing.T) {
 		g := runOnce(t, p.tcpconn, oursOnly, asNobody([]uint32{gid}, caps))

@@ -136,6 +136,10 @@ func (t *TCPConn) Init() error {
 		return fmt.Errorf("config option \"max_sockets\": must be 0 (no limit) or positive, got %d", t.MaxSockets)
 	}
 
+	if w := hidepidWarning(t.ProcRoot); w != "" {
+		t.Log.Warn(w)
+	}
+
 	r, err := resolver.New(opts)
 	if err != nil {
 		return fmt.Errorf("resolver: %w", err)
