@@ -9,22 +9,23 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"reflect"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/agent"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/shim"
 	"github.com/influxdata/telegraf/plugins/inputs"
-	"github.com/influxdata/telegraf/plugins/serializers/influx"
 
 	_ "github.com/tcpconn/telegraf-tcpconn/plugins/inputs/tcpconn"
 )
@@ -57,18 +58,27 @@ func run(configFile string, pollInterval time.Duration, pollDisabled, once, usag
 		return err
 	}
 
+	// Telegraf's shim gives the plugin its logger and runs Init. Its Run
+	// loop is not used: it sends every metric through a telegraf.Metric, a
+	// channel and a serializer, and with 200k sockets a gather that costs
+	// more there than in the kernel.
 	s := shim.New()
-	// AddInput gives the plugin its logger and runs Init.
 	if err := s.AddInput(input); err != nil {
 		return err
 	}
+	acc, err := newLineAccumulator(os.Stdout, s.Log())
+	if err != nil {
+		return err
+	}
 	if once {
-		return gatherOnce(s, input, os.Stdout)
+		return gatherOnce(input, acc)
 	}
 	if pollDisabled {
-		pollInterval = shim.PollIntervalDisabled
+		pollInterval = 0
 	}
-	return s.Run(pollInterval)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, input, acc, os.Stdin, pollInterval)
 }
 
 // loadInput reads the configuration with Telegraf's own loader, so an unknown
@@ -120,35 +130,47 @@ func nameOptions(msg string) string {
 	})
 }
 
-// gatherOnce runs one gather and streams its metrics to w as line protocol
-// while the gather still runs, so that nothing holds the whole table.
-func gatherOnce(maker agent.MetricMaker, input telegraf.Input, w io.Writer) error {
-	metrics := make(chan telegraf.Metric, 1024)
-	acc := agent.NewAccumulator(maker, metrics)
-	acc.SetPrecision(time.Nanosecond)
+// gatherOnce runs one gather; its metrics reach stdout while it runs.
+func gatherOnce(input telegraf.Input, acc *lineAccumulator) error {
+	return errors.Join(input.Gather(acc), acc.Flush())
+}
 
-	var gatherErr error
+// serve gathers once per line on stdin (inputs.execd with signal "STDIN")
+// and, unless interval is 0, every interval, as Telegraf's shim does. It
+// returns when stdin closes or ctx ends, after the gather under way.
+func serve(ctx context.Context, input telegraf.Input, acc *lineAccumulator, stdin io.Reader, interval time.Duration) error {
+	prompts := make(chan struct{}, 1)
+	closed := make(chan struct{})
 	go func() {
-		defer close(metrics)
-		gatherErr = input.Gather(acc)
+		defer close(closed)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case prompts <- struct{}{}:
+			default: // a gather is already due
+			}
+		}
 	}()
-
-	serializer := &influx.Serializer{SortFields: true}
-	if err := serializer.Init(); err != nil {
-		return err
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
 	}
-	out := bufio.NewWriterSize(w, 64*1024)
-	var writeErr error
-	for m := range metrics {
-		if writeErr != nil {
-			continue // drain, so that the gather can finish
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-closed:
+			return nil
+		case <-prompts:
+		case <-tick:
 		}
-		b, err := serializer.Serialize(m)
-		if err != nil {
-			maker.Log().Errorf("Serializing metric: %v", err)
-			continue
+		if err := input.Gather(acc); err != nil {
+			acc.log.Errorf("Error in plugin: %v", err)
 		}
-		_, writeErr = out.Write(b)
+		if err := acc.Flush(); err != nil {
+			return fmt.Errorf("writing to stdout: %w", err)
+		}
 	}
-	return errors.Join(gatherErr, writeErr, out.Flush())
 }

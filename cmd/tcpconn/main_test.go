@@ -3,12 +3,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/influxdata/telegraf/plugins/common/shim"
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
@@ -50,7 +54,9 @@ func TestGatherOnce(t *testing.T) {
 
 	ln := listen(t)
 	var out bytes.Buffer
-	require.NoError(t, gatherOnce(s, input, &out))
+	acc, err := newLineAccumulator(&out, s.Log())
+	require.NoError(t, err)
+	require.NoError(t, gatherOnce(input, acc))
 
 	parser := &influx.Parser{}
 	require.NoError(t, parser.Init())
@@ -76,6 +82,48 @@ func TestGatherOnceFailsWhenNothingReadable(t *testing.T) {
 	s := shim.New()
 	require.NoError(t, s.AddInput(input))
 	var out bytes.Buffer
-	require.ErrorContains(t, gatherOnce(s, input, &out), "no TCP table could be read")
+	acc, err := newLineAccumulator(&out, s.Log())
+	require.NoError(t, err)
+	require.ErrorContains(t, gatherOnce(input, acc), "no TCP table could be read")
 	require.Empty(t, out.String())
+}
+
+// TestServe gathers once per line on stdin, as inputs.execd with signal
+// "STDIN" asks, and returns when stdin closes.
+func TestServe(t *testing.T) {
+	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n  states = [\"LISTEN\"]\n"))
+	require.NoError(t, err)
+	s := shim.New()
+	require.NoError(t, s.AddInput(input))
+	ln := listen(t)
+
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	acc, err := newLineAccumulator(stdoutW, s.Log())
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), input, acc, stdinR, 0)
+		stdoutW.Close()
+	}()
+
+	lines := bufio.NewScanner(stdoutR)
+	ours := "pid=" + strconv.Itoa(os.Getpid()) + ","
+	for gather := 1; gather <= 2; gather++ {
+		_, err := stdinW.Write([]byte("\n"))
+		require.NoError(t, err)
+		found := false
+		for !found && lines.Scan() {
+			found = strings.Contains(lines.Text(), ours) && strings.Contains(lines.Text(), "local_port="+ln+",")
+		}
+		require.True(t, found, "gather %d did not report our listener", gather)
+	}
+	require.NoError(t, stdinW.Close())
+	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return when stdin closed")
+	}
 }

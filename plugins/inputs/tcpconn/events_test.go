@@ -260,3 +260,21 @@ func TestSummaryGroupEmpties(t *testing.T) {
 	require.Equal(t, map[string]int64{"server LISTEN": 1, "server CLOSE_WAIT": 0}, counts())
 	require.Equal(t, map[string]int64{"server LISTEN": 1}, counts())
 }
+
+// A process name line protocol cannot carry raw (comm may hold a newline)
+// takes the accumulator's path, which escapes it, and loses nothing.
+func TestLineProtocolFallback(t *testing.T) {
+	tr := newTree(t)
+	tr.process(10, "plain", 1000, map[int]uint64{3: 100})
+	tr.process(11, "we\tird", 1000, map[int]uint64{3: 101})
+	tr.table(row{"0.0.0.0:80", "0.0.0.0:0", 0x0A, 100}, row{"0.0.0.0:81", "0.0.0.0:0", 0x0A, 101})
+	p := tr.plugin(func(p *TCPConn) { p.Metrics = []string{"connection"} })
+	var sink lineSink
+	require.NoError(t, p.Gather(&sink))
+	require.Empty(t, sink.Errors)
+	require.Contains(t, sink.buf.String(), "process_name=plain")
+	fallback := sink.GetTelegrafMetrics()
+	require.Len(t, fallback, 1)
+	require.Equal(t, "we\tird", fallback[0].Tags()["process_name"])
+	require.Len(t, sink.metrics(t), 2)
+}

@@ -52,6 +52,9 @@ type join struct {
 	// Reused for every metric: the accumulator copies them.
 	tags   map[string]string
 	fields map[string]any
+	// lp is set when the accumulator takes line protocol.
+	lp    *lineWriter
+	lpBuf lineWriter
 }
 
 // procTags caches the per-process tag values, made once per gather.
@@ -61,6 +64,11 @@ type procTags struct {
 
 func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.Time) {
 	j.acc, j.owners, j.now = acc, owners, now
+	j.lp = nil
+	if sink, ok := acc.(LineProtocolSink); ok {
+		j.lp = &j.lpBuf
+		j.lp.reset(sink.LineProtocol())
+	}
 	j.metrics, j.dropped = 0, 0
 
 	words := (len(owners.Owners) + 63) / 64
@@ -104,6 +112,12 @@ func (j *join) enter(netns uint64) {
 // not, so it closes nothing. It returns the errors to report.
 func (j *join) finish(complete bool) []error {
 	var errs []error
+	if j.lp != nil {
+		j.lp.flush() // before events and summaries take the accumulator's path
+		if j.lp.err != nil {
+			errs = append(errs, fmt.Errorf("writing line protocol: %w", j.lp.err))
+		}
+	}
 	if j.tracker != nil {
 		if complete {
 			j.tracker.sweep(j.now, j.alive, j.event)
@@ -238,6 +252,12 @@ func (j *join) proc(idx int32) procTags {
 // connection emits one tcpconn metric. owner is nil for an unowned socket;
 // age is negative for an untracked one.
 func (j *join) connection(s *parser.Socket, dir string, age float64, owner *procTags, fd int32) {
+	if j.lp != nil {
+		if j.lp.connection(j, s, dir, age, owner, fd) {
+			return
+		}
+		j.lp.flush() // keep the order of the lines
+	}
 	clear(j.tags)
 	clear(j.fields)
 	if owner != nil {

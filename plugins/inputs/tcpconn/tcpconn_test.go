@@ -4,6 +4,8 @@ package tcpconn
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +74,15 @@ func TestGolden(t *testing.T) {
 
 			expected := readMetrics(t, filepath.Join(dir, "expected.out"))
 			testutil.RequireMetricsEqual(t, expected, acc.GetTelegrafMetrics(), testutil.IgnoreTime(), testutil.SortMetrics())
+
+			// The shim's path, line protocol straight from the rows, gives
+			// the same metrics and errors.
+			again := loadPlugin(t, string(data))
+			require.NoError(t, again.Init())
+			var sink lineSink
+			require.NoError(t, again.Gather(&sink))
+			testutil.RequireMetricsEqual(t, expected, sink.metrics(t), testutil.IgnoreTime(), testutil.SortMetrics())
+			require.Len(t, sink.Errors, len(acc.Errors))
 
 			var wantErrs []string
 			if b, err := os.ReadFile(filepath.Join(dir, "expected.err")); err == nil {
@@ -177,6 +188,24 @@ func TestHostProcEnvironment(t *testing.T) {
 	var acc testutil.Accumulator
 	require.NoError(t, plugin.Gather(&acc))
 	require.Len(t, acc.GetTelegrafMetrics(), 8)
+}
+
+// lineSink is an accumulator that takes line protocol too, as the shim's.
+type lineSink struct {
+	testutil.Accumulator
+	buf bytes.Buffer
+}
+
+func (s *lineSink) LineProtocol() io.Writer { return &s.buf }
+
+// metrics returns what came as line protocol and through the accumulator.
+func (s *lineSink) metrics(t *testing.T) []telegraf.Metric {
+	t.Helper()
+	parser := &influx.Parser{}
+	require.NoError(t, parser.Init())
+	lines, err := parser.Parse(s.buf.Bytes())
+	require.NoError(t, err)
+	return append(lines, s.GetTelegrafMetrics()...)
 }
 
 func fixturePlugin(t *testing.T) *TCPConn {
