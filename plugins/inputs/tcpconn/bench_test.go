@@ -100,30 +100,34 @@ func BenchmarkGather(b *testing.B) {
 }
 
 // BenchmarkTrackerMemory measures what max_tracked multiplies: the heap kept
-// per tracked socket between gathers.
+// per tracked socket between gathers, for age_s alone and with events.
 func BenchmarkTrackerMemory(b *testing.B) {
 	const n = 200000
 	now := time.Now()
 	nop := func(event) {}
 	name := "postgres"
-	var perSocket float64
-	for b.Loop() {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		tr := newTracker(n)
-		tr.begin()
-		for i := range n {
-			a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-			tr.observe(now, sockKey{netns: 4026531840, inode: uint64(i + 1)}, tracked{
-				local: netip.AddrPortFrom(a, 5432), remote: netip.AddrPortFrom(a, uint16(i)),
-				name: name, pid: 100, fd: int32(i), state: 1, start: 12345,
-			}, nop)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		perSocket = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(tr)
+	for _, events := range []bool{false, true} {
+		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
+			var perSocket float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				tr := newTracker(n, events)
+				tr.begin()
+				for i := range n {
+					a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+					tr.observe(now, sockKey{netns: 4026531840, inode: uint64(i + 1)}, tracked{
+						local: netip.AddrPortFrom(a, 5432), remote: netip.AddrPortFrom(a, uint16(i)),
+						name: name, pid: 100, fd: int32(i), state: 1, start: 12345,
+					}, nop)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSocket = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(tr)
+			}
+			b.ReportMetric(perSocket, "B/tracked")
+		})
 	}
-	b.ReportMetric(perSocket, "B/tracked")
 }

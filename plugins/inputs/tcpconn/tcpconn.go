@@ -179,7 +179,7 @@ func (t *TCPConn) initMetrics() error {
 	}
 	// Connections carry their age, so they need the tracker too.
 	if t.join.connections || t.join.events {
-		t.join.tracker = newTracker(t.MaxTracked)
+		t.join.tracker = newTracker(t.MaxTracked, t.join.events)
 		t.join.tracker.primed = t.EmitInitial
 	}
 	return nil
