@@ -146,8 +146,30 @@ type Table struct {
 // i == j when there is none. It does not allocate.
 func (t *Table) Lookup(inode uint64) (i, j int) {
 	o := t.Owners
-	// Lower bound of inode.
+	// Lower bound of inode. Socket inodes come from a counter, so they are
+	// spread evenly enough for interpolation to land near the answer in a
+	// probe or two where bisection takes 18 at 200k owners, each a likely
+	// cache miss. A few probes at most, then bisection, which the
+	// interpolation can only have narrowed.
 	lo, hi := 0, len(o)
+	for probes := 0; probes < 3 && hi-lo > 32; probes++ {
+		a, b := o[lo].Inode, o[hi-1].Inode
+		if inode <= a {
+			hi = lo
+			break
+		}
+		if inode > b {
+			lo = hi
+			break
+		}
+		m := lo + int(float64(inode-a)/float64(b-a)*float64(hi-1-lo))
+		// Keep the invariant o[lo-1] < inode <= o[hi] of a lower bound.
+		if o[m].Inode < inode {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if o[m].Inode < inode {

@@ -1,6 +1,10 @@
 package resolver
 
 import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,4 +206,38 @@ func TestCleanCmdline(t *testing.T) {
 	long := cleanCmdline([]byte(strings.Repeat("ab\x00", 3000)))
 	require.Len(t, long, MaxCmdlineLen)
 	require.True(t, utf8.ValidString(cleanCmdline([]byte("\xff\x00\xfe"))))
+}
+
+// TestLookupAgainstBisection compares Lookup with a plain lower bound on
+// evenly spread, clustered and sparse inodes, present and absent.
+func TestLookupAgainstBisection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, spread := range []func(int) uint64{
+		func(i int) uint64 { return uint64(1000 + 3*i) },                       // a counter
+		func(i int) uint64 { return uint64(i/100)*1e9 + uint64(i%100) },        // clusters
+		func(int) uint64 { return rng.Uint64() },                               // anywhere
+		func(i int) uint64 { return uint64(i) * uint64(i) * uint64(i) % 1e12 }, // uneven
+	} {
+		owners := make([]Owner, 5000)
+		for i := range owners {
+			owners[i] = Owner{Inode: spread(i), PID: int32(i)}
+		}
+		slices.SortFunc(owners, func(a, b Owner) int { return cmp.Compare(a.Inode, b.Inode) })
+		tab := &Table{Owners: owners}
+		for range 20000 {
+			var inode uint64
+			if rng.IntN(2) == 0 {
+				inode = owners[rng.IntN(len(owners))].Inode
+			} else {
+				inode = owners[rng.IntN(len(owners))].Inode + uint64(rng.IntN(3)) - 1
+			}
+			want := sort.Search(len(owners), func(k int) bool { return owners[k].Inode >= inode })
+			i, j := tab.Lookup(inode)
+			require.Equal(t, want, i, "inode %d", inode)
+			for k := i; k < j; k++ {
+				require.Equal(t, inode, owners[k].Inode)
+			}
+			require.True(t, j == len(owners) || owners[j].Inode != inode)
+		}
+	}
 }
