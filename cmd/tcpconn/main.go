@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"reflect"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -39,13 +40,38 @@ func main() {
 		pollIntervalDisabled = flag.Bool("poll_interval_disabled", false, "gather only when Telegraf writes a line to stdin (execd signal = \"STDIN\")")
 		once                 = flag.Bool("once", false, "gather once, write line protocol to stdout and exit")
 		usage                = flag.Bool("usage", false, "print the sample configuration and exit")
+		cpuProfile           = flag.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
 	)
 	flag.Parse()
 
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tcpconn: %v\n", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
+
 	if err := run(*configFile, *pollInterval, *pollIntervalDisabled, *once, *usage); err != nil {
 		fmt.Fprintf(os.Stderr, "tcpconn: %v\n", err)
-		os.Exit(1)
+		os.Exit(1) //nolint:gocritic // the profile of a failed run is not wanted
 	}
+}
+
+func startCPUProfile(path string) (stop func(), _ error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func run(configFile string, pollInterval time.Duration, pollDisabled, once, usage bool) error {

@@ -60,6 +60,7 @@ type join struct {
 // procTags caches the per-process tag values, made once per gather.
 type procTags struct {
 	pid, name, container string
+	lpSafe               bool // name and container can be line protocol as they are
 }
 
 func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.Time) {
@@ -245,6 +246,7 @@ func (j *join) proc(idx int32) procTags {
 		p.pid = strconv.FormatInt(int64(proc.PID), 10)
 		p.name = proc.Name
 		p.container = containerID(proc.Cgroup)
+		p.lpSafe = lpSafe(p.name) && lpSafe(p.container)
 	}
 	return *p
 }

@@ -56,6 +56,7 @@ type TCPConn struct {
 	warnedFold bool
 	resolver   *resolver.Resolver
 	reader     *parser.Reader
+	ahead      *readAhead
 	join       join
 }
 
@@ -146,6 +147,7 @@ func (t *TCPConn) Init() error {
 	}
 	t.resolver = r
 	t.reader = parser.NewReader(nil)
+	t.ahead = newReadAhead(2, 256<<10)
 	return nil
 }
 
@@ -298,8 +300,10 @@ func (t *TCPConn) readTable(ns namespace, tb table, deadline time.Time) (tableRe
 	}
 	defer f.Close()
 
+	t.ahead.start(f)
+	defer t.ahead.end() // before the file closes
 	r := t.reader
-	r.Reset(f)
+	r.Reset(t.ahead)
 	defer r.Reset(nil) // drop the file, keep the buffer
 	var rows int
 	for r.Next() {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/inputs"
@@ -205,6 +206,22 @@ func (s *lineSink) metrics(t *testing.T) []telegraf.Metric {
 	require.NoError(t, parser.Init())
 	lines, err := parser.Parse(s.buf.Bytes())
 	require.NoError(t, err)
+	// The encoder runs lax, so check what it would have: tags in order.
+	dec := lineprotocol.NewDecoderWithBytes(s.buf.Bytes())
+	for dec.Next() {
+		_, err := dec.Measurement()
+		require.NoError(t, err)
+		var prev string
+		for {
+			key, _, err := dec.NextTag()
+			require.NoError(t, err)
+			if key == nil {
+				break
+			}
+			require.Less(t, prev, string(key), "tags out of order")
+			prev = string(key)
+		}
+	}
 	return append(lines, s.GetTelegrafMetrics()...)
 }
 
