@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"syscall"
@@ -143,21 +142,7 @@ func TestChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("churn takes a few seconds")
 	}
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), churnEnv+"=1")
-	stdin, err := child.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Wait()
-	})
-	ready := make([]byte, 6)
-	_, err = io.ReadFull(stdout, ready)
-	require.NoError(t, err)
-	require.Equal(t, "ready\n", string(ready))
+	startChild(t, churnEnv)
 
 	const maxTracked = 16
 	p := livePlugin(t, "connection", "event")

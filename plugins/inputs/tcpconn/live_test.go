@@ -153,26 +153,14 @@ func TestLiveSockets(t *testing.T) {
 	}
 
 	// A child process holds three more.
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"=1")
-	stdin, err := child.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Wait()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		f := strings.Fields(sc.Text())
-		require.Len(t, f, 7, "child said %q", sc.Text())
+	child, said := startChild(t, childEnv)
+	for _, line := range said {
+		f := strings.Fields(line)
+		require.Len(t, f, 7, "child said %q", line)
 		pid, _ := strconv.Atoi(f[0])
 		fd, _ := strconv.Atoi(f[1])
 		wants = append(wants, want{pid: pid, fd: fd, family: f[2], localPort: f[3], remote: f[4], remotePort: f[5], state: f[6]})
 	}
-	require.Equal(t, "ready", sc.Text())
 
 	plugin := inputs.Inputs["tcpconn"]().(*TCPConn)
 	plugin.Log = testutil.Logger{}
@@ -210,4 +198,31 @@ func TestLiveSockets(t *testing.T) {
 		expected = append(expected, w.key())
 	}
 	require.ElementsMatch(t, expected, got)
+}
+
+// startChild runs this test binary, behind prefix (such as ip netns exec
+// NAME) if any, in the role the environment variable env selects. It
+// returns the child and the lines it printed before "ready"; the child
+// ends with the test, when its stdin closes.
+func startChild(t *testing.T, env string, prefix ...string) (*exec.Cmd, []string) {
+	t.Helper()
+	args := append(prefix, os.Args[0], "-test.run=^$")
+	child := exec.Command(args[0], args[1:]...)
+	child.Env = append(os.Environ(), env+"=1")
+	stdin, err := child.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = child.Wait()
+	})
+	var said []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		said = append(said, sc.Text())
+	}
+	require.Equal(t, "ready", sc.Text(), "the child did not get ready; it said %q", said)
+	return child, said
 }

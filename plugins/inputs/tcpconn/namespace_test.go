@@ -3,7 +3,6 @@
 package tcpconn
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -131,24 +130,8 @@ func TestNamespacesAllLive(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	require.NoError(t, exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").Run())
 
-	child := exec.Command("ip", "netns", "exec", name, os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), netnsEnv+"=1")
-	stdin, err := child.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Wait()
-	})
 	// ip netns exec execs the test binary, so the pid is the child's.
-	var wants []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		wants = append(wants, sc.Text())
-	}
-	require.Equal(t, "ready", sc.Text())
+	child, wants := startChild(t, netnsEnv, "ip", "netns", "exec", name)
 	require.Len(t, wants, 3)
 	pid := child.Process.Pid
 	var st syscall.Stat_t
