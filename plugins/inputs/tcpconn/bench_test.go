@@ -5,6 +5,7 @@ package tcpconn
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
@@ -85,15 +87,24 @@ func BenchmarkGather(b *testing.B) {
 				require.Empty(b, acc.Errors)
 				require.GreaterOrEqual(b, acc.NMetrics(), uint64(n), "every socket gathered")
 
-				acc = testutil.Accumulator{Discard: true}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					if err := p.Gather(&acc); err != nil {
-						b.Fatal(err)
-					}
+				// Telegraf's path (AddFields into a discarding accumulator),
+				// and the shim's (line protocol into a discarding writer).
+				for _, path := range []string{"accumulator", "lineprotocol"} {
+					b.Run("path="+path, func(b *testing.B) {
+						var gatherAcc telegraf.Accumulator = &testutil.Accumulator{Discard: true}
+						if path == "lineprotocol" {
+							gatherAcc = &discardSink{Accumulator: testutil.Accumulator{Discard: true}}
+						}
+						b.ReportAllocs()
+						for b.Loop() {
+							if err := p.Gather(gatherAcc); err != nil {
+								b.Fatal(err)
+							}
+						}
+						b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/socket")
+						b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _ = p.Gather(gatherAcc) }))/float64(n), "allocs/socket")
+					})
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/socket")
 			})
 		}
 	}
@@ -131,3 +142,10 @@ func BenchmarkTrackerMemory(b *testing.B) {
 		})
 	}
 }
+
+// discardSink takes line protocol and drops it.
+type discardSink struct {
+	testutil.Accumulator
+}
+
+func (*discardSink) LineProtocol() io.Writer { return io.Discard }

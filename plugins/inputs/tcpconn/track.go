@@ -84,7 +84,7 @@ type tracker struct {
 // opened, the current one).
 type event struct {
 	kind string
-	t    *tracked
+	t    tracked
 	key  sockKey
 	from parser.State
 	age  time.Duration
@@ -126,7 +126,7 @@ func (tr *tracker) observe(now time.Time, key sockKey, cur tracked, emit func(ev
 		cur.first = now.UnixNano()
 		tr.store(key, &cur)
 		if tr.primed && tr.events {
-			emit(event{kind: eventOpened, t: &cur, key: key, from: cur.state})
+			emit(event{kind: eventOpened, t: cur, key: key, from: cur.state})
 		}
 		return now, true
 	}
@@ -138,16 +138,16 @@ func (tr *tracker) observe(now time.Time, key sockKey, cur tracked, emit func(ev
 	prev := join2(old, tr.details[key])
 	if prev.pid == cur.pid && prev.start != cur.start {
 		// The pid was reused by a new process: a new owner, so a new socket.
-		emit(event{kind: eventClosed, t: &prev, key: key, from: prev.state, age: now.Sub(time.Unix(0, prev.first))})
+		emit(event{kind: eventClosed, t: prev, key: key, from: prev.state, age: now.Sub(time.Unix(0, prev.first))})
 		cur.first = now.UnixNano()
 		tr.store(key, &cur)
-		emit(event{kind: eventOpened, t: &cur, key: key, from: cur.state})
+		emit(event{kind: eventOpened, t: cur, key: key, from: cur.state})
 		return now, true
 	}
 	cur.first = old.first
 	tr.store(key, &cur)
 	if old.state != cur.state && old.gen != tr.gen {
-		emit(event{kind: eventStateChanged, t: &cur, key: key, from: old.state, age: now.Sub(time.Unix(0, old.first))})
+		emit(event{kind: eventStateChanged, t: cur, key: key, from: old.state, age: now.Sub(time.Unix(0, old.first))})
 	}
 	return time.Unix(0, old.first), true
 }
@@ -169,7 +169,7 @@ func (tr *tracker) sweep(now time.Time, alive func(sockKey) bool, emit func(even
 		if tr.events {
 			t := join2(s, tr.details[key])
 			delete(tr.details, key)
-			emit(event{kind: eventClosed, t: &t, key: key, from: t.state, age: now.Sub(time.Unix(0, t.first))})
+			emit(event{kind: eventClosed, t: t, key: key, from: t.state, age: now.Sub(time.Unix(0, t.first))})
 		}
 	}
 	tr.primed = true
