@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -105,28 +104,9 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	listenPort := held.do(t, "listen")[0]
 	remotePort := acceptAndHold(t, newPeerAddr)
 
-	dir := t.TempDir()
-	pluginConf := filepath.Join(dir, "tcpconn.conf")
-	require.NoError(t, os.WriteFile(pluginConf, fmt.Appendf(nil, `[[inputs.tcpconn]]
-  process_names = [%q]
-  metrics = ["connection", "event", "summary"]
-`, name), 0o600))
-	telegrafConf := filepath.Join(dir, "telegraf.conf")
-	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
-  interval = "1s"
-  flush_interval = "1s"
-  omit_hostname = true
-
-[[inputs.execd]]
-  command = [%q, "-config", %q, "-poll_interval_disabled"]
-  signal = "STDIN"
-  data_format = "influx"
-
-[[outputs.influxdb]]
-  urls = [%q]
-  database = "telegraf"
-`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
-	startTelegraf(t, bin, telegrafConf)
+	startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base,
+		fmt.Sprintf("process_names = [%q]", name),
+		`metrics = ["connection", "event", "summary"]`))
 
 	// The events need a gather that saw the listener before it stops.
 	seen := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s' AND "local_port" = '%s' AND "state" = 'LISTEN'`, pid, listenPort)

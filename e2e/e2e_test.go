@@ -7,7 +7,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -412,48 +411,7 @@ func TestTelegrafToInfluxDB(t *testing.T) {
 	held := holdSockets(t)
 	name, pid := peerName, held.pid
 
-	dir := t.TempDir()
-	pluginConf := filepath.Join(dir, "tcpconn.conf")
-	require.NoError(t, os.WriteFile(pluginConf, fmt.Appendf(nil, `[[inputs.tcpconn]]
-  process_names = [%q]
-`, name), 0o600))
-	telegrafConf := filepath.Join(dir, "telegraf.conf")
-	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
-  interval = "1s"
-  flush_interval = "1s"
-  omit_hostname = true
-
-[[inputs.execd]]
-  command = [%q, "-config", %q, "-poll_interval_disabled"]
-  signal = "STDIN"
-  data_format = "influx"
-
-[[outputs.influxdb]]
-  urls = [%q]
-  database = "telegraf"
-`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var telegrafLog bytes.Buffer
-	telegraf := exec.CommandContext(ctx, filepath.Join(bin, "telegraf"), "--config", telegrafConf)
-	telegraf.Stdout, telegraf.Stderr = &telegrafLog, &telegrafLog
-	telegraf.Cancel = func() error { return telegraf.Process.Signal(syscall.SIGTERM) }
-	require.NoError(t, telegraf.Start())
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			_ = telegraf.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("telegraf log:\n%s", tail(telegrafLog.Bytes(), 4000))
-		}
-	})
+	stop := startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base, fmt.Sprintf("process_names = [%q]", name)))
 
 	// Wait until a gather with all our sockets has been flushed.
 	known := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s'`, pid)
@@ -590,4 +548,31 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// telegrafToInfluxDB writes a Telegraf configuration that runs bin/tcpconn
+// through inputs.execd with the given [[inputs.tcpconn]] options, every
+// second, into the database "telegraf" of the InfluxDB at base, and returns
+// its path.
+func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	pluginConf := filepath.Join(dir, "tcpconn.conf")
+	require.NoError(t, os.WriteFile(pluginConf, []byte("[[inputs.tcpconn]]\n  "+strings.Join(options, "\n  ")+"\n"), 0o600))
+	telegrafConf := filepath.Join(dir, "telegraf.conf")
+	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
+  interval = "1s"
+  flush_interval = "1s"
+  omit_hostname = true
+
+[[inputs.execd]]
+  command = [%q, "-config", %q, "-poll_interval_disabled"]
+  signal = "STDIN"
+  data_format = "influx"
+
+[[outputs.influxdb]]
+  urls = [%q]
+  database = "telegraf"
+`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
+	return telegrafConf
 }
