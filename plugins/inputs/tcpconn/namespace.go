@@ -52,11 +52,31 @@ func (t *TCPConn) namespaces(owners *resolver.Table) []namespace {
 
 // selfNetNS is the namespace of proc_root/net, the reader's own.
 func (t *TCPConn) selfNetNS() uint64 {
+	return netnsOf(filepath.Join(t.ProcRoot, "self", "ns", "net"))
+}
+
+func netnsOf(path string) uint64 {
 	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(t.ProcRoot, "self", "ns", "net"), &st); err != nil {
+	if err := syscall.Stat(path, &st); err != nil {
 		return 0
 	}
 	return st.Ino
+}
+
+// hostNamespaceWarning says, when it applies, that namespaces = "host"
+// reads the agent's own network namespace, which is not the host's: in a
+// container with HOST_PROC, proc_root/net still points at the container's.
+func (t *TCPConn) hostNamespaceWarning() string {
+	if t.Namespaces != "host" {
+		return ""
+	}
+	self, first := t.selfNetNS(), netnsOf(filepath.Join(t.ProcRoot, "1", "ns", "net"))
+	if self == 0 || first == 0 || self == first {
+		return ""
+	}
+	return fmt.Sprintf("namespaces = \"host\" reads this agent's network namespace (%d), not that of pid 1 under %s (%d): "+
+		"in a container, the host's sockets and other containers' are not listed; use namespaces = \"all\"",
+		self, t.ProcRoot, first)
 }
 
 // openTable opens one table of a namespace. A process that exited since the

@@ -189,3 +189,23 @@ func holdInNamespace() {
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
+
+func TestHostNamespaceWarning(t *testing.T) {
+	tr := newTree(t)
+	ns := func(dir string) string {
+		require.NoError(t, os.MkdirAll(filepath.Join(tr.root, dir, "ns"), 0o755))
+		return filepath.Join(tr.root, dir, "ns", "net")
+	}
+	require.NoError(t, os.WriteFile(ns("1"), nil, 0o644))
+	require.NoError(t, os.WriteFile(ns("self"), nil, 0o644))
+	p := tr.plugin(nil)
+	require.Contains(t, p.hostNamespaceWarning(), `use namespaces = "all"`, "self and pid 1 in different namespaces")
+
+	p.Namespaces = "all"
+	require.Empty(t, p.hostNamespaceWarning())
+
+	p.Namespaces = "host"
+	require.NoError(t, os.Remove(ns("self")))
+	require.NoError(t, os.Link(ns("1"), ns("self")))
+	require.Empty(t, p.hostNamespaceWarning(), "the same namespace")
+}

@@ -140,6 +140,9 @@ func (t *TCPConn) Init() error {
 	if w := hidepidWarning(t.ProcRoot); w != "" {
 		t.Log.Warn(w)
 	}
+	if w := t.hostNamespaceWarning(); w != "" {
+		t.Log.Warn(w)
+	}
 
 	r, err := resolver.New(opts)
 	if err != nil {
