@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,7 +207,7 @@ func TestLiveSockets(t *testing.T) {
 // ends with the test, when its stdin closes.
 func startChild(t *testing.T, env string, prefix ...string) (*exec.Cmd, []string) {
 	t.Helper()
-	args := append(prefix, os.Args[0], "-test.run=^$")
+	args := append(slices.Clone(prefix), os.Args[0], "-test.run=^$")
 	child := exec.Command(args[0], args[1:]...)
 	child.Env = append(os.Environ(), env+"=1")
 	stdin, err := child.StdinPipe()
