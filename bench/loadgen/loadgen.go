@@ -402,8 +402,16 @@ func listen(family int, sa unix.Sockaddr) (*listener, error) {
 // dial connects a blocking socket to sa. Unless keep, the socket keeps the
 // default linger, so that closing it sends a FIN.
 func dial(sa unix.Sockaddr, keep bool) (int, error) {
+	// Connect writes into the Sockaddr it is given: each dialer takes its
+	// own copy.
 	family := unix.AF_INET
-	if _, ok := sa.(*unix.SockaddrInet6); ok {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		c := *a
+		sa = &c
+	case *unix.SockaddrInet6:
+		c := *a
+		sa = &c
 		family = unix.AF_INET6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

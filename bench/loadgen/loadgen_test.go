@@ -83,7 +83,9 @@ func TestStart(t *testing.T) {
 	require.GreaterOrEqual(t, v6["0A"], 1, "LISTEN IPv6")
 }
 
-// count counts by state the rows of a table whose local address is addr.
+// count counts by state the rows of a table whose local or remote address
+// is addr: the server ends have it as local address, the client ends as
+// remote (their own is 127.0.0.1).
 func count(t *testing.T, table, addr string) map[string]int {
 	t.Helper()
 	f, err := os.Open(table)
@@ -96,7 +98,9 @@ func count(t *testing.T, table, addr string) map[string]int {
 		if len(fields) < 4 {
 			continue
 		}
-		if local, _, _ := strings.Cut(fields[1], ":"); local == addr {
+		local, _, _ := strings.Cut(fields[1], ":")
+		remote, _, _ := strings.Cut(fields[2], ":")
+		if local == addr || remote == addr {
 			states[fields[3]]++
 		}
 	}
