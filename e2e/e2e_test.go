@@ -96,31 +96,45 @@ bind-address = "127.0.0.1:%d"
 	confPath := filepath.Join(dir, "influxdb.conf")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
 
-	cmd := exec.Command(influxd, "-config", confPath)
-	logFile, err := os.Create(filepath.Join(dir, "influxd.log"))
+	base := "http://" + httpAddr
+	startServer(t, exec.Command(influxd, "-config", confPath), dir, base+"/ping", http.StatusNoContent)
+	return base
+}
+
+// startServer starts cmd with its output in a log under dir, shown if the
+// test fails, waits until ready answers with status, and stops the server
+// (SIGTERM, then SIGKILL after 10 s) when the test ends.
+func startServer(t *testing.T, cmd *exec.Cmd, dir, ready string, status int) {
+	t.Helper()
+	name := filepath.Base(cmd.Path)
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		logFile.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("influxd log:\n%s", tail(b, 4000))
+			t.Logf("%s log:\n%s", name, tail(b, 4000))
 		}
 	})
-
-	base := "http://" + httpAddr
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/ping")
+		resp, err := http.Get(ready)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusNoContent
-	}, 30*time.Second, 100*time.Millisecond, "influxd did not answer /ping")
-	return base
+		return resp.StatusCode == status
+	}, 30*time.Second, 100*time.Millisecond, "%s did not answer %s with %d", name, ready, status)
 }
 
 // series is one series of an InfluxQL result.

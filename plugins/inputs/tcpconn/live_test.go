@@ -36,10 +36,6 @@ func TestMain(m *testing.M) {
 		churn()
 		return
 	}
-	if os.Getenv(netnsEnv) == "1" {
-		holdInNamespace()
-		return
-	}
 	os.Exit(m.Run())
 }
 

@@ -4,8 +4,6 @@ package tcpconn
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,10 +107,6 @@ func TestNamespacesAllFixture(t *testing.T) {
 	}, gatherTags("host"), "the host's tables do not list a container's sockets")
 }
 
-// netnsEnv switches the test binary into a process that holds a listener
-// and a connection in whatever network namespace it was started in.
-const netnsEnv = "TCPCONN_TEST_NETNS"
-
 // TestNamespacesAllLive starts a process in a real network namespace (ip
 // netns) that holds a listener and a connection, and requires "all" to
 // find them with the right pid, fd and netns, and "host" not to.
@@ -130,8 +124,15 @@ func TestNamespacesAllLive(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	require.NoError(t, exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").Run())
 
-	// ip netns exec execs the test binary, so the pid is the child's.
-	child, wants := startChild(t, netnsEnv, "ip", "netns", "exec", name)
+	// The child of TestLiveSockets, in the namespace: ip netns exec execs
+	// the test binary, so the pid is the child's.
+	child, said := startChild(t, childEnv, "ip", "netns", "exec", name)
+	var wants []string
+	for _, line := range said {
+		f := strings.Fields(line) // pid fd family local_port remote remote_port state
+		require.Len(t, f, 7, "child said %q", line)
+		wants = append(wants, strings.Join([]string{f[1], f[3], f[5], f[6]}, " "))
+	}
 	require.Len(t, wants, 3)
 	pid := child.Process.Pid
 	var st syscall.Stat_t
@@ -161,33 +162,6 @@ func TestNamespacesAllLive(t *testing.T) {
 	}
 	require.ElementsMatch(t, wants, gather("all"))
 	require.Empty(t, gather("host"), "the host's tables do not list the namespace's sockets")
-}
-
-// holdInNamespace prints "fd local_port remote_port state" for a listener
-// and both ends of a connection to it, then holds them until stdin closes.
-func holdInNamespace() {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	client, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	lp := ln.Addr().(*net.TCPAddr).Port
-	cp := client.LocalAddr().(*net.TCPAddr).Port
-	fmt.Printf("%d %d 0 LISTEN\n", fdOf(ln.(*net.TCPListener)), lp)
-	fmt.Printf("%d %d %d ESTABLISHED\n", fdOf(client.(*net.TCPConn)), cp, lp)
-	fmt.Printf("%d %d %d ESTABLISHED\n", fdOf(server.(*net.TCPConn)), lp, cp)
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
 func TestHostNamespaceWarning(t *testing.T) {
