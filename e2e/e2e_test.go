@@ -23,10 +23,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // binDir holds bin/telegraf and bin/tcpconn; the Makefile exports it.
@@ -222,8 +222,7 @@ func TestMain(m *testing.M) {
 // commands of peerCommands, one per line of stdin, and answers each with one
 // line: "ok ..." or "error ...".
 func peer() error {
-	name := []byte(peerName + "\x00")
-	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+	if err := testchild.SetName(peerName); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -395,17 +394,9 @@ func holdSockets(t *testing.T) heldSockets {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TCPCONN_E2E_PEER=1")
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
-	held := heldSockets{pid: strconv.Itoa(cmd.Process.Pid), in: stdin, out: bufio.NewReader(stdout)}
-	_, err = fmt.Fscanln(held.out, &held.listenPort, &held.clientPort)
+	stdin, stdout := testchild.Start(t, cmd)
+	held := heldSockets{pid: strconv.Itoa(cmd.Process.Pid), in: stdin, out: stdout}
+	_, err := fmt.Fscanln(held.out, &held.listenPort, &held.clientPort)
 	require.NoError(t, err, "the peer did not report its sockets")
 	// CLOSE_WAIT needs the client's FIN to be processed: wait for it rather
 	// than assume it.

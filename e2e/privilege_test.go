@@ -22,12 +22,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // The privilege tests run bin/tcpconn -once as the unprivileged uid/gid
@@ -55,8 +56,7 @@ func init() {
 }
 
 func holdListener() error {
-	name := []byte(holderName + "\x00")
-	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+	if err := testchild.SetName(holderName); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -155,24 +155,9 @@ func startHolder(t *testing.T, dir string) listener {
 	cmd.SysProcAttr = asNobody(nil, nil)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	_, stdout := testchild.Start(t, cmd)
 	l := listener{pid: cmd.Process.Pid}
-	_, err = fmt.Fscanln(bufio.NewReader(stdout), &l.port, &l.fd)
+	_, err = fmt.Fscanln(stdout, &l.port, &l.fd)
 	require.NoError(t, err, "the holder (uid %d) did not report its listener: %s", nobody, &stderr)
 	return l
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/procfs"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // The test binary doubles as the child process of the live and permission
@@ -165,15 +167,7 @@ func startLiveChild(t *testing.T, shared *os.File) (int32, []sock) {
 	cmd.ExtraFiles = []*os.File{shared}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
+	_, stdout := testchild.Start(t, cmd)
 
 	var socks []sock
 	sc := bufio.NewScanner(stdout)

@@ -20,6 +20,8 @@ import (
 	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // childEnv switches the test binary into a helper process that holds a
@@ -206,15 +208,7 @@ func startChild(t *testing.T, env string, prefix ...string) (*exec.Cmd, []string
 	args := append(slices.Clone(prefix), os.Args[0], "-test.run=^$")
 	child := exec.Command(args[0], args[1:]...)
 	child.Env = append(os.Environ(), env+"=1")
-	stdin, err := child.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Wait()
-	})
+	_, stdout := testchild.Start(t, child)
 	var said []string
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && sc.Text() != "ready" {
