@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -240,4 +241,41 @@ func TestLookupAgainstBisection(t *testing.T) {
 			require.True(t, j == len(owners) || owners[j].Inode != inode)
 		}
 	}
+}
+
+// FuzzProcFiles writes stat, status and comm as the kernel would for a
+// process with an arbitrary name, and requires the parsers to find the
+// start time, the effective uid and a clean name whatever the name holds:
+// spaces, parentheses, newlines, invalid UTF-8.
+func FuzzProcFiles(f *testing.F) {
+	f.Add([]byte("nginx"), uint32(33), uint64(12345))
+	f.Add([]byte("a) (b) S 1 2 3"), uint32(0), uint64(0))
+	f.Add([]byte("new\nline\t\xff\xfe"), uint32(65534), uint64(18446744073709551615))
+	f.Add([]byte(strings.Repeat("é", 40)), uint32(4294967295), uint64(1))
+	f.Fuzz(func(t *testing.T, name []byte, uid uint32, start uint64) {
+		// proc_pid_stat(5): the name in parentheses as it is, then fields 3
+		// to 52; starttime is field 22.
+		stat := fmt.Appendf(nil, "4242 (%s) S 1 4242 4242 0 -1 4194560 120 0 0 0 3 1 0 0 20 0 1 0 %d 1024 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n", name, start)
+		got, ok := ParseStatStartTime(stat)
+		require.True(t, ok, "%q", stat)
+		require.Equal(t, start, got)
+
+		// proc_pid_status(5): the kernel escapes the name's newlines and
+		// backslashes, and prints real, effective, saved and fs uids.
+		escaped := strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(string(name))
+		status := fmt.Appendf(nil, "Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nPid:\t4242\nPPid:\t1\nTracerPid:\t0\nUid:\t7\t%d\t7\t7\nGid:\t7\t7\t7\t7\n", escaped, uid)
+		euid, ok := ParseStatusUID(status)
+		require.True(t, ok, "%q", status)
+		require.Equal(t, uid, euid)
+
+		// comm: the name and a newline, as one line of valid UTF-8.
+		comm := cleanComm(append(slices.Clone(name), '\n'))
+		require.True(t, utf8.ValidString(comm))
+		require.LessOrEqual(t, len(comm), MaxNameLen)
+		if utf8.Valid(name) && len(name) <= MaxNameLen {
+			require.Equal(t, string(name), comm)
+		} else {
+			require.True(t, strings.HasPrefix(strings.ToValidUTF8(string(name), "\uFFFD"), comm))
+		}
+	})
 }
