@@ -63,6 +63,7 @@ func FuzzGather(f *testing.F) {
 	f.Add("a b,c=d\\", listen, []byte{}, listen)
 	f.Add("new\nline\x01\xff", closeWait, tcp6, []byte("garbage\n\x00"))
 	f.Add("", []byte{}, []byte{}, []byte{})
+	f.Add(`x\,y\ z\=w\\`+"\\a", listen, tcp6, listen)
 
 	f.Fuzz(func(t *testing.T, name string, tcp, tcp6, next []byte) {
 		root := fuzzTree(t, name, tcp, tcp6)

@@ -60,7 +60,10 @@ type join struct {
 // procTags caches the per-process tag values, made once per gather.
 type procTags struct {
 	pid, name, container string
-	lpSafe               bool // name and container can be line protocol as they are
+	// For line protocol: whether name and container can be carried at all,
+	// and if so, escaped.
+	lpSafe              bool
+	lpName, lpContainer string
 }
 
 func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.Time) {
@@ -68,7 +71,7 @@ func (j *join) begin(acc telegraf.Accumulator, owners *resolver.Table, now time.
 	j.lp = nil
 	if sink, ok := acc.(LineProtocolSink); ok {
 		j.lp = &j.lpBuf
-		j.lp.reset(sink.LineProtocol())
+		j.lp.reset(sink.LineProtocol(), now)
 	}
 	j.metrics, j.dropped = 0, 0
 
@@ -247,6 +250,7 @@ func (j *join) proc(idx int32) procTags {
 		p.name = proc.Name
 		p.container = containerID(proc.Cgroup)
 		p.lpSafe = lpSafe(p.name) && lpSafe(p.container)
+		p.lpName, p.lpContainer = lpEscaper.Replace(p.name), lpEscaper.Replace(p.container)
 	}
 	return *p
 }
