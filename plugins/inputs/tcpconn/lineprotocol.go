@@ -79,7 +79,8 @@ func (lw *lineWriter) connection(j *join, s *parser.Socket, dir string, age floa
 	if owner != nil && !owner.lpSafe {
 		return false
 	}
-	b := append(lw.buf, measurement...)
+	b := lw.buf
+	b = append(b, measurement...)
 	if owner != nil && owner.container != "" {
 		b = append(append(b, ",container_id="...), owner.lpContainer...)
 	}
@@ -117,7 +118,8 @@ func (lw *lineWriter) connection(j *join, s *parser.Socket, dir string, age floa
 	b = append(strconv.AppendInt(append(b, ",rx_queue="...), int64(s.RxQueue), 10), 'i')
 	b = append(strconv.AppendInt(append(b, ",tx_queue="...), int64(s.TxQueue), 10), 'i')
 	b = append(strconv.AppendInt(append(b, ",uid="...), int64(s.UID), 10), 'i')
-	lw.buf = append(b, lw.end...)
+	b = append(b, lw.end...)
+	lw.buf = b
 	if len(lw.buf) >= lpFlushSize {
 		lw.flush()
 	}
