@@ -19,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/procfs"
 	"github.com/stretchr/testify/require"
@@ -527,4 +528,66 @@ func TestWalkChurn(t *testing.T) {
 	}
 	halt()
 	t.Logf("%d processes spawned, %d seen vanishing mid-walk", n, gone)
+}
+
+// TestWalkLiveExitedLeader runs a process whose main thread calls
+// pthread_exit while another thread holds a listener, as some C and Java
+// programs do. /proc/<pid>/fd is then empty (ss -p shows the listener
+// without a process); the walk must still find it, with the pid and fd.
+func TestWalkLiveExitedLeader(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is needed to exit a main thread while another runs: apt-get install -y python3")
+	}
+	const script = `
+import ctypes, socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.fileno(), flush=True)
+threading.Thread(target=sys.stdin.read).start()
+ctypes.CDLL(None).pthread_exit(None)
+`
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stderr = os.Stderr
+	_, out := testchild.Start(t, cmd)
+	var fd int32
+	_, err = fmt.Fscanln(out, &fd)
+	require.NoError(t, err, "the child did not report its listener")
+	pid := int32(cmd.Process.Pid)
+	inode, err := socketInode(fmt.Sprintf("/proc/%d/task", pid), fd)
+	require.NoError(t, err)
+
+	// Wait for the leader to be a zombie.
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		return err == nil && len(entries) == 0
+	}, 10*time.Second, 10*time.Millisecond)
+
+	tab, err := walk(t, Options{ProcRoot: "/proc", PIDs: []int32{pid}})
+	require.NoError(t, err)
+	require.Equal(t, 1, tab.Stats.ExitedLeaders)
+	i, j := tab.Lookup(inode)
+	require.Equal(t, []Owner{{Inode: inode, PID: pid, FD: fd, Proc: 0}}, tab.Owners[i:j])
+	require.Equal(t, "python3", tab.Procs[0].Name)
+	require.NotZero(t, tab.Procs[0].NetNS, "the namespace, read through the live thread")
+}
+
+// socketInode finds the inode of fd in any thread of a process under
+// taskDir.
+func socketInode(taskDir string, fd int32) (uint64, error) {
+	tids, err := os.ReadDir(taskDir)
+	if err != nil {
+		return 0, err
+	}
+	for _, tid := range tids {
+		target, err := os.Readlink(filepath.Join(taskDir, tid.Name(), "fd", strconv.Itoa(int(fd))))
+		if err != nil {
+			continue
+		}
+		if inode, ok := ParseSocketLink([]byte(target)); ok {
+			return inode, nil
+		}
+	}
+	return 0, fmt.Errorf("fd %d of %s is no socket", fd, taskDir)
 }

@@ -10,11 +10,13 @@
 // connection to its owners.
 //
 // A socket shared after fork(2) or dup(2) has several owners; all of them are
-// reported, in a deterministic order. Per process the resolver reads only a
-// little: the name from /proc/<pid>/comm, the effective uid from
-// /proc/<pid>/status, the start time from /proc/<pid>/stat, the network
-// namespace inode of /proc/<pid>/ns/net and, only when asked, the command
-// line.
+// reported, in a deterministic order. A process whose leader thread has
+// exited (pthread_exit) while other threads run is walked through one of
+// them, task/<tid>/fd, as its own fd directory is then empty. Per process
+// the resolver reads only a little: the name from /proc/<pid>/comm, the
+// effective uid from /proc/<pid>/status, the start time from
+// /proc/<pid>/stat, the network namespace inode of /proc/<pid>/ns/net and,
+// only when asked, the command line.
 //
 // The walk is made of raw openat, getdents64 and readlinkat system calls with
 // reused buffers, on a bounded pool of workers, one process at a time per
@@ -127,6 +129,9 @@ type Stats struct {
 	FDsGone   int // descriptors closed between listing and readlink
 	Sockets   int // socket descriptors found (== len(Table.Owners))
 	BadLinks  int // links starting with "socket:" that are not exactly "socket:[<decimal uint64>]"
+	// ExitedLeaders counts processes whose leader thread had exited while
+	// other threads ran: their descriptors were read through a live thread.
+	ExitedLeaders int
 }
 
 // Table is the result of a walk: every owner of every socket found, and the

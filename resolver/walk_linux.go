@@ -189,6 +189,7 @@ func (r *Resolver) merge(ctx context.Context, workers []*worker, n int) error {
 		st.FDsGone += s.FDsGone
 		st.Sockets += s.Sockets
 		st.BadLinks += s.BadLinks
+		st.ExitedLeaders += s.ExitedLeaders
 		total += len(w.owners)
 		done += w.done
 		stopped = stopped || w.stopped
@@ -407,7 +408,27 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	defer unix.Close(fdfd)
 
 	start := len(w.owners)
-	truncated, stopped, f := w.walkFDs(done, fdfd, pid, int32(slot), opts.MaxFDs)
+	truncated, stopped, nfd, f := w.walkFDs(done, fdfd, pid, int32(slot), opts.MaxFDs)
+	// A thread-group leader that called pthread_exit while its other
+	// threads run is a zombie with an empty fd directory, and ns/net gone:
+	// its descriptors and namespace are those of its live threads. ss -p
+	// misses such sockets. Kernel threads also have an empty fd directory,
+	// and no other thread to find.
+	nsdir := pfd
+	if nfd == 0 && f.err == 0 && !stopped {
+		if tfd := w.liveThread(pfd, pid); tfd >= 0 {
+			defer unix.Close(tfd)
+			tfdfd, e := openat(tfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY)
+			if e != 0 {
+				w.fail(pid, failed("open", "task fd", e))
+				return true
+			}
+			defer unix.Close(tfdfd)
+			truncated, stopped, _, f = w.walkFDs(done, tfdfd, pid, int32(slot), opts.MaxFDs)
+			nsdir = tfd
+			w.stats.ExitedLeaders++
+		}
+	}
 	if f.err != 0 {
 		w.owners = w.owners[:start]
 		w.fail(pid, f)
@@ -421,16 +442,17 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	// status and stat cost the kernel more than a whole small fd
 	// directory: read them only for the processes the join needs.
 	if len(w.owners) > start {
-		w.readMeta(pfd, &p, opts)
+		w.readMeta(pfd, nsdir, &p, opts)
 		*out = p
 	}
 	return !stopped
 }
 
-// readMeta reads the cheap per-process facts. Each one that cannot be read
-// is left at its fallback: the process itself was there when its fd
-// directory was opened.
-func (w *worker) readMeta(pfd int, p *Process, opts *Options) {
+// readMeta reads the cheap per-process facts, ns/net from nsdir (the
+// process's directory, or a live thread's). Each one that cannot be read is
+// left at its fallback: the process itself was there when its fd directory
+// was opened.
+func (w *worker) readMeta(pfd, nsdir int, p *Process, opts *Options) {
 	uidOK := false
 	if b, e := readFile(pfd, cstr("status\x00"), w.file); e == 0 {
 		p.UID, uidOK = ParseStatusUID(b)
@@ -445,7 +467,7 @@ func (w *worker) readMeta(pfd int, p *Process, opts *Options) {
 		p.StartTime, _ = ParseStatStartTime(b)
 	}
 	var st unix.Stat_t
-	if unix.Fstatat(pfd, "ns/net", &st, 0) == nil {
+	if unix.Fstatat(nsdir, "ns/net", &st, 0) == nil {
 		p.NetNS = st.Ino
 	}
 	if opts.Cmdline {
@@ -460,24 +482,53 @@ func (w *worker) readMeta(pfd int, p *Process, opts *Options) {
 	}
 }
 
+// liveThread opens the directory of a thread of pid other than pid itself,
+// task/<tid>, and returns its descriptor, or -1 if there is none.
+func (w *worker) liveThread(pfd int, pid int32) int {
+	taskfd, e := openat(pfd, cstr("task\x00"), unix.O_RDONLY|unix.O_DIRECTORY)
+	if e != 0 {
+		return -1
+	}
+	defer unix.Close(taskfd)
+	for {
+		n, err := getdents(taskfd, w.dirBuf)
+		if err != nil || n <= 0 {
+			return -1
+		}
+		it := direntIter{buf: w.dirBuf[:n]}
+		for {
+			off, l, ok := it.next()
+			if !ok {
+				break
+			}
+			if tid, ok := parseDecimal(w.dirBuf[off:off+l], math.MaxInt32); !ok || int32(tid) == pid {
+				continue
+			}
+			if tfd, e := openat(taskfd, &w.dirBuf[off], unix.O_RDONLY|unix.O_DIRECTORY); e == 0 {
+				return tfd
+			}
+		}
+	}
+}
+
 // walkFDs lists the fd directory in batches and reads each link, appending
 // the sockets to w.owners. It stops after maxFDs descriptors (truncated), or
-// between batches once done is closed (stopped). A failure means the process
-// cannot be walked: its owners are to be dropped.
-func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs int) (truncated, stopped bool, _ failure) {
-	nfd := 0
+// between batches once done is closed (stopped). It returns the number of
+// descriptors listed. A failure means the process cannot be walked: its
+// owners are to be dropped.
+func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs int) (truncated, stopped bool, nfd int, _ failure) {
 	for {
 		select {
 		case <-done:
-			return false, true, failure{}
+			return false, true, nfd, failure{}
 		default:
 		}
 		n, err := getdents(fdfd, w.dirBuf)
 		if err != nil {
-			return false, false, failed("getdents", "fd", errno(err))
+			return false, false, nfd, failed("getdents", "fd", errno(err))
 		}
 		if n <= 0 {
-			return false, false, failure{}
+			return false, false, nfd, failure{}
 		}
 		it := direntIter{buf: w.dirBuf[:n]}
 		for {
@@ -490,7 +541,7 @@ func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs
 				continue // ".", ".." and anything that is not an fd
 			}
 			if maxFDs > 0 && nfd >= maxFDs {
-				return true, false, failure{}
+				return true, false, nfd, failure{}
 			}
 			nfd++
 			m, e := readlinkat(fdfd, &w.dirBuf[off], w.link)
@@ -500,7 +551,7 @@ func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32, maxFDs
 				w.stats.FDsGone++
 				continue
 			case unix.EACCES, unix.EPERM:
-				return false, false, failure{op: "readlink", what: "fd", fd: int32(fd), err: e}
+				return false, false, nfd, failure{op: "readlink", what: "fd", fd: int32(fd), err: e}
 			default:
 				continue // EINVAL: not a link (a fixture's plain file)
 			}

@@ -437,3 +437,33 @@ func TestWalkCgroup(t *testing.T) {
 		}
 	}
 }
+
+// A leader thread that exited while another thread runs leaves an empty fd
+// directory and no ns/net: the descriptors and the namespace are read
+// through the live thread. A kernel thread's fd directory is empty too,
+// with no other thread, and a plain zombie has no other thread either.
+func TestWalkExitedLeader(t *testing.T) {
+	root := buildTree(t,
+		fxProc{
+			pid: "70", comm: strp("java\n"),
+			status: statusText("java", [4]uint32{5, 5, 5, 5}),
+			stat:   strings.Replace(statLine("70", "java", 4242), ") S ", ") Z ", 1),
+			fds:    map[string]string{},
+		},
+		fxProc{pid: "2", comm: strp("kthreadd\n"), fds: map[string]string{}},
+		fxProc{pid: "80", comm: strp("defunct\n"), fds: map[string]string{}},
+	)
+	for _, dir := range []string{"70/task/70/fd", "70/task/71/fd", "70/task/71/ns", "2/task/2/fd", "80/task/80/fd"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, dir), 0o755))
+	}
+	require.NoError(t, os.Symlink("socket:[7000]", filepath.Join(root, "70/task/71/fd/5")))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "70/task/71/ns/net"), nil, 0o644))
+
+	tab, err := walk(t, Options{ProcRoot: root})
+	require.NoError(t, err)
+	require.Equal(t, []Process{
+		{PID: 70, Name: "java", UID: 5, NetNS: inodeOf(t, filepath.Join(root, "70/task/71/ns/net")), StartTime: 4242},
+	}, tab.Procs)
+	require.Equal(t, []Owner{{Inode: 7000, PID: 70, FD: 5, Proc: 0}}, tab.Owners)
+	require.Equal(t, Stats{Processes: 3, FDs: 1, Sockets: 1, ExitedLeaders: 1}, tab.Stats)
+}
