@@ -218,6 +218,7 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	deadline := start.Add(time.Duration(t.Timeout))
 
 	owners, walkErr := t.walk(deadline)
+	walked := time.Since(start)
 	t.join.begin(acc, owners, start)
 	if t.join.summary != nil {
 		// The folding still works with the kernel's default range, so this
@@ -254,6 +255,10 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	if walkErr != nil {
 		acc.AddError(walkErr)
 	}
+	st := &owners.Stats
+	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_sockets, in %s",
+		st.Processes, walked.Round(time.Millisecond), st.Gone, st.Denied, st.Skipped, st.ExitedLeaders,
+		st.FDs, st.Sockets, t.join.metrics, t.join.dropped, time.Since(start).Round(time.Millisecond))
 	if readable == 0 {
 		if firstErr != nil {
 			return fmt.Errorf("no TCP table could be read: %w", firstErr)

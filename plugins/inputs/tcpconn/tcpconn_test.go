@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +317,27 @@ func TestReadmeShowsSampleConfig(t *testing.T) {
 	//nolint:testifylint // Contains would print both texts whole on failure
 	require.True(t, strings.Contains(string(readme), "```toml @sample.conf\n"+sampleConfig+"```\n"),
 		"the README's configuration block must be sample.conf, verbatim")
+}
+
+// Each gather says at debug level what it walked and emitted.
+func TestGatherDebugLine(t *testing.T) {
+	plugin := fixturePlugin(t)
+	logger := &testutil.CaptureLogger{}
+	plugin.Log = logger
+	var acc testutil.Accumulator
+	require.NoError(t, plugin.Gather(&acc))
+
+	var lines []string
+	for _, e := range logger.Messages() {
+		if e.Level == testutil.LevelDebug {
+			lines = append(lines, e.Text)
+		}
+	}
+	require.Len(t, lines, 1)
+	// The fixture: 4 processes walked and one vanished (no fd directory),
+	// 11 fds of which 8 sockets, each emitted once.
+	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_sockets, in \S+$`)
+	m := re.FindStringSubmatch(lines[0])
+	require.NotNil(t, m, lines[0])
+	require.Equal(t, strconv.Itoa(len(acc.GetTelegrafMetrics())), m[1])
 }
