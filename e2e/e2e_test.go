@@ -511,6 +511,35 @@ func TestMakeRunMode(t *testing.T) {
 	require.Equal(t, 4, found, "listener, client, server end, CLOSE_WAIT end and nothing else:\n%s", out)
 }
 
+// TestExecdLogLevels runs the shim under Telegraf's execd with -debug, and
+// Telegraf with --debug: the shim's lines reach Telegraf's log at their own
+// level, not as quoted errors (what Telegraf's own shim logger gets).
+func TestExecdLogLevels(t *testing.T) {
+	bin := binDir(t)
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "tcpconn.conf")
+	require.NoError(t, os.WriteFile(plugin, []byte("[[inputs.tcpconn]]\n  process_names = [\"no-such-process\"]\n"), 0o644))
+	conf := filepath.Join(dir, "telegraf.conf")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, `[agent]
+  interval = "1s"
+[[inputs.execd]]
+  command = [%q, "-config", %q, "-poll_interval_disabled", "-debug"]
+  signal = "STDIN"
+  data_format = "influx"
+[[outputs.file]]
+  files = ["stdout"]
+`, filepath.Join(bin, "tcpconn"), plugin), 0o644))
+
+	cmd := exec.Command(filepath.Join(bin, "telegraf"), "--config", conf, "--test", "--test-wait", "3", "--debug")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// The exit status counts execd's own shutdown race ("file already
+	// closed"); the log lines are what is tested.
+	_ = cmd.Run()
+	require.Regexp(t, `D! \[inputs\.execd\] walked \d+ processes in \S+ \(\d+ gone, 0 denied, [1-9]\d* skipped, 0 through a live thread\), 0 fds, 0 sockets; 0 tcpconn metrics`, stderr.String())
+	require.NotContains(t, stderr.String(), `stderr: "`, "a line of the shim logged as a quoted error")
+}
+
 func rowMap(s series, i int) map[string]any {
 	m := make(map[string]any, len(s.Columns))
 	for j, c := range s.Columns {

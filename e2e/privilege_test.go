@@ -244,7 +244,7 @@ func runOnce(t *testing.T, tcpconn, conf string, attr *syscall.SysProcAttr) gath
 	require.NotContains(t, g.stderr, "panic", "tcpconn panicked")
 	require.NotContains(t, g.stderr, "goroutine ", "tcpconn panicked")
 	for line := range strings.Lines(g.stderr) {
-		if strings.Contains(line, " E! ") || strings.HasPrefix(line, "tcpconn: ") {
+		if strings.HasPrefix(line, "E! ") || strings.HasPrefix(line, "tcpconn: ") {
 			g.errors = append(g.errors, strings.TrimSpace(line))
 		}
 	}

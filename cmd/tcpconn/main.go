@@ -25,7 +25,7 @@ import (
 
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
-	"github.com/influxdata/telegraf/plugins/common/shim"
+	"github.com/influxdata/telegraf/models"
 	"github.com/influxdata/telegraf/plugins/inputs"
 
 	_ "github.com/tcpconn/telegraf-tcpconn/plugins/inputs/tcpconn"
@@ -40,6 +40,7 @@ func main() {
 		pollIntervalDisabled = flag.Bool("poll_interval_disabled", false, "gather only when Telegraf writes a line to stdin (execd signal = \"STDIN\")")
 		once                 = flag.Bool("once", false, "gather once, write line protocol to stdout and exit")
 		usage                = flag.Bool("usage", false, "print the sample configuration and exit")
+		debug                = flag.Bool("debug", false, "also log, at debug level (D! lines), what each gather walked and emitted")
 		cpuProfile           = flag.String("cpuprofile", "", "write a CPU profile of the run to this file (for benchmarks)")
 	)
 	flag.Parse()
@@ -53,7 +54,12 @@ func main() {
 		defer stop()
 	}
 
-	if err := run(*configFile, *pollInterval, *pollIntervalDisabled, *once, *usage); err != nil {
+	level := telegraf.Info
+	if *debug {
+		level = telegraf.Debug
+	}
+	log := newExecdLogger(os.Stderr, level)
+	if err := run(*configFile, *pollInterval, *pollIntervalDisabled, *once, *usage, log); err != nil {
 		fmt.Fprintf(os.Stderr, "tcpconn: %v\n", err)
 		os.Exit(1) //nolint:gocritic // the profile of a failed run is not wanted
 	}
@@ -74,7 +80,7 @@ func startCPUProfile(path string) (stop func(), _ error) {
 	}, nil
 }
 
-func run(configFile string, pollInterval time.Duration, pollDisabled, once, usage bool) error {
+func run(configFile string, pollInterval time.Duration, pollDisabled, once, usage bool, log telegraf.Logger) error {
 	if usage {
 		_, err := fmt.Print(inputs.Inputs[pluginName]().SampleConfig())
 		return err
@@ -84,15 +90,15 @@ func run(configFile string, pollInterval time.Duration, pollDisabled, once, usag
 		return err
 	}
 
-	// Telegraf's shim gives the plugin its logger and runs Init. Its Run
-	// loop is not used: it sends every metric through a telegraf.Metric, a
-	// channel and a serializer, and with 200k sockets a gather that costs
-	// more there than in the kernel.
-	s := shim.New()
-	if err := s.AddInput(input); err != nil {
+	// What Telegraf's shim does before its Run loop, with a logger whose
+	// lines execd reads at their level. The loop itself is not Telegraf's:
+	// it sends every metric through a telegraf.Metric, a channel and a
+	// serializer, and with 200k sockets a gather costs more there than in
+	// the kernel.
+	if err := initInput(input, log); err != nil {
 		return err
 	}
-	acc, err := newLineAccumulator(os.Stdout, s.Log())
+	acc, err := newLineAccumulator(os.Stdout, log)
 	if err != nil {
 		return err
 	}
@@ -105,6 +111,18 @@ func run(configFile string, pollInterval time.Duration, pollDisabled, once, usag
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, input, acc, os.Stdin, pollInterval)
+}
+
+// initInput gives the plugin its logger and runs its Init, as Telegraf's
+// shim.AddInput does.
+func initInput(input telegraf.Input, log telegraf.Logger) error {
+	models.SetLoggerOnPlugin(input, log)
+	if p, ok := input.(telegraf.Initializer); ok {
+		if err := p.Init(); err != nil {
+			return fmt.Errorf("failed to init input: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadInput reads the configuration with Telegraf's own loader, so an unknown

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/influxdata/telegraf/plugins/common/shim"
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
 	"github.com/stretchr/testify/require"
 )
@@ -49,12 +49,12 @@ func TestLoadInputErrorsNameTheOption(t *testing.T) {
 func TestGatherOnce(t *testing.T) {
 	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n"))
 	require.NoError(t, err)
-	s := shim.New()
-	require.NoError(t, s.AddInput(input))
+	log := newExecdLogger(io.Discard, telegraf.Info)
+	require.NoError(t, initInput(input, log))
 
 	ln := listen(t)
 	var out bytes.Buffer
-	acc, err := newLineAccumulator(&out, s.Log())
+	acc, err := newLineAccumulator(&out, log)
 	require.NoError(t, err)
 	require.NoError(t, gatherOnce(input, acc))
 
@@ -79,10 +79,10 @@ func TestGatherOnceFailsWhenNothingReadable(t *testing.T) {
 	root := t.TempDir() // a proc root without net/tcp
 	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  proc_root = \""+root+"\"\n"))
 	require.NoError(t, err)
-	s := shim.New()
-	require.NoError(t, s.AddInput(input))
+	log := newExecdLogger(io.Discard, telegraf.Info)
+	require.NoError(t, initInput(input, log))
 	var out bytes.Buffer
-	acc, err := newLineAccumulator(&out, s.Log())
+	acc, err := newLineAccumulator(&out, log)
 	require.NoError(t, err)
 	require.ErrorContains(t, gatherOnce(input, acc), "no TCP table could be read")
 	require.Empty(t, out.String())
@@ -93,13 +93,13 @@ func TestGatherOnceFailsWhenNothingReadable(t *testing.T) {
 func TestServe(t *testing.T) {
 	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n  states = [\"LISTEN\"]\n"))
 	require.NoError(t, err)
-	s := shim.New()
-	require.NoError(t, s.AddInput(input))
+	log := newExecdLogger(io.Discard, telegraf.Info)
+	require.NoError(t, initInput(input, log))
 	ln := listen(t)
 
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
-	acc, err := newLineAccumulator(stdoutW, s.Log())
+	acc, err := newLineAccumulator(stdoutW, log)
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() {
