@@ -28,10 +28,19 @@ func newExecdLogger(w io.Writer, level telegraf.LogLevel) *execdLogger {
 // and errors.Join puts newlines between errors.
 var newlines = strings.NewReplacer("\r\n", "; ", "\n", "; ")
 
-func (l *execdLogger) print(level telegraf.LogLevel, msg string) {
-	if !l.level.Includes(level) {
-		return
+func (l *execdLogger) logf(level telegraf.LogLevel, format string, args ...interface{}) {
+	if l.level.Includes(level) {
+		l.write(level, fmt.Sprintf(format, args...))
 	}
+}
+
+func (l *execdLogger) log(level telegraf.LogLevel, args ...interface{}) {
+	if l.level.Includes(level) {
+		l.write(level, fmt.Sprint(args...))
+	}
+}
+
+func (l *execdLogger) write(level telegraf.LogLevel, msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%s %s\n", level.Indicator(), newlines.Replace(strings.TrimRight(msg, "\n")))
@@ -43,22 +52,22 @@ func (l *execdLogger) Level() telegraf.LogLevel { return l.level }
 func (*execdLogger) AddAttribute(string, interface{}) {}
 
 func (l *execdLogger) Errorf(format string, args ...interface{}) {
-	l.print(telegraf.Error, fmt.Sprintf(format, args...))
+	l.logf(telegraf.Error, format, args...)
 }
-func (l *execdLogger) Error(args ...interface{}) { l.print(telegraf.Error, fmt.Sprint(args...)) }
+func (l *execdLogger) Error(args ...interface{}) { l.log(telegraf.Error, args...) }
 func (l *execdLogger) Warnf(format string, args ...interface{}) {
-	l.print(telegraf.Warn, fmt.Sprintf(format, args...))
+	l.logf(telegraf.Warn, format, args...)
 }
-func (l *execdLogger) Warn(args ...interface{}) { l.print(telegraf.Warn, fmt.Sprint(args...)) }
+func (l *execdLogger) Warn(args ...interface{}) { l.log(telegraf.Warn, args...) }
 func (l *execdLogger) Infof(format string, args ...interface{}) {
-	l.print(telegraf.Info, fmt.Sprintf(format, args...))
+	l.logf(telegraf.Info, format, args...)
 }
-func (l *execdLogger) Info(args ...interface{}) { l.print(telegraf.Info, fmt.Sprint(args...)) }
+func (l *execdLogger) Info(args ...interface{}) { l.log(telegraf.Info, args...) }
 func (l *execdLogger) Debugf(format string, args ...interface{}) {
-	l.print(telegraf.Debug, fmt.Sprintf(format, args...))
+	l.logf(telegraf.Debug, format, args...)
 }
-func (l *execdLogger) Debug(args ...interface{}) { l.print(telegraf.Debug, fmt.Sprint(args...)) }
+func (l *execdLogger) Debug(args ...interface{}) { l.log(telegraf.Debug, args...) }
 func (l *execdLogger) Tracef(format string, args ...interface{}) {
-	l.print(telegraf.Trace, fmt.Sprintf(format, args...))
+	l.logf(telegraf.Trace, format, args...)
 }
-func (l *execdLogger) Trace(args ...interface{}) { l.print(telegraf.Trace, fmt.Sprint(args...)) }
+func (l *execdLogger) Trace(args ...interface{}) { l.log(telegraf.Trace, args...) }
