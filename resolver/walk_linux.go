@@ -418,15 +418,18 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	if nfd == 0 && f.err == 0 && !stopped {
 		if tfd := w.liveThread(pfd, pid); tfd >= 0 {
 			defer unix.Close(tfd)
-			tfdfd, e := openat(tfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY)
-			if e != 0 {
+			switch tfdfd, e := openat(tfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY); e {
+			case 0:
+				defer unix.Close(tfdfd)
+				truncated, stopped, _, f = w.walkFDs(done, tfdfd, pid, int32(slot), opts.MaxFDs)
+				nsdir = tfd
+				w.stats.ExitedLeaders++
+			case unix.ENOENT, unix.ESRCH:
+				// The thread ended too: nothing more to find.
+			default:
 				w.fail(pid, failed("open", "task fd", e))
 				return true
 			}
-			defer unix.Close(tfdfd)
-			truncated, stopped, _, f = w.walkFDs(done, tfdfd, pid, int32(slot), opts.MaxFDs)
-			nsdir = tfd
-			w.stats.ExitedLeaders++
 		}
 	}
 	if f.err != 0 {
