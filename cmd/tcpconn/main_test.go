@@ -44,18 +44,25 @@ func TestLoadInputErrorsNameTheOption(t *testing.T) {
 	}
 }
 
-// TestGatherOnce runs -once's path in process over this host and requires
-// parseable line protocol with this package's test binary among the owners.
-func TestGatherOnce(t *testing.T) {
-	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n"))
+// startInput loads config and runs Init as the shim does, with an
+// accumulator that writes to w.
+func startInput(t *testing.T, config string, w io.Writer) (telegraf.Input, *lineAccumulator) {
+	t.Helper()
+	input, err := loadInput(writeConfig(t, config))
 	require.NoError(t, err)
 	log := newExecdLogger(io.Discard, telegraf.Info)
 	require.NoError(t, initInput(input, log))
-
-	ln := listen(t)
-	var out bytes.Buffer
-	acc, err := newLineAccumulator(&out, log)
+	acc, err := newLineAccumulator(w, log)
 	require.NoError(t, err)
+	return input, acc
+}
+
+// TestGatherOnce runs -once's path in process over this host and requires
+// parseable line protocol with this package's test binary among the owners.
+func TestGatherOnce(t *testing.T) {
+	var out bytes.Buffer
+	input, acc := startInput(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n", &out)
+	ln := listen(t)
 	require.NoError(t, gatherOnce(input, acc))
 
 	parser := &influx.Parser{}
@@ -77,13 +84,8 @@ func TestGatherOnce(t *testing.T) {
 
 func TestGatherOnceFailsWhenNothingReadable(t *testing.T) {
 	root := t.TempDir() // a proc root without net/tcp
-	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  proc_root = \""+root+"\"\n"))
-	require.NoError(t, err)
-	log := newExecdLogger(io.Discard, telegraf.Info)
-	require.NoError(t, initInput(input, log))
 	var out bytes.Buffer
-	acc, err := newLineAccumulator(&out, log)
-	require.NoError(t, err)
+	input, acc := startInput(t, "[[inputs.tcpconn]]\n  proc_root = \""+root+"\"\n", &out)
 	require.ErrorContains(t, gatherOnce(input, acc), "no TCP table could be read")
 	require.Empty(t, out.String())
 }
@@ -91,16 +93,10 @@ func TestGatherOnceFailsWhenNothingReadable(t *testing.T) {
 // TestServe gathers once per line on stdin, as inputs.execd with signal
 // "STDIN" asks, and returns when stdin closes.
 func TestServe(t *testing.T) {
-	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n  states = [\"LISTEN\"]\n"))
-	require.NoError(t, err)
-	log := newExecdLogger(io.Discard, telegraf.Info)
-	require.NoError(t, initInput(input, log))
-	ln := listen(t)
-
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
-	acc, err := newLineAccumulator(stdoutW, log)
-	require.NoError(t, err)
+	input, acc := startInput(t, "[[inputs.tcpconn]]\n  process_names = [\"tcpconn.test\"]\n  states = [\"LISTEN\"]\n", stdoutW)
+	ln := listen(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(context.Background(), input, acc, stdinR, 0)
