@@ -76,6 +76,13 @@ func holdSockets() {
 	}
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
+	// The sockets must stay reachable until here: a net.Conn nobody refers
+	// to is closed by its finalizer, and under load the collector runs
+	// while the parent gathers (that was the flake of issue 15: the child
+	// had closed its sockets, so no gather could find them).
+	for _, c := range []io.Closer{ln, client, server} {
+		c.Close()
+	}
 }
 
 func (w want) line() string {
