@@ -129,15 +129,17 @@ func BenchmarkReader1M(b *testing.B) {
 	size := st.Size()
 
 	// Correct first: every row as generated.
-	pf, err := Open(path)
+	pf, err := os.Open(path)
 	require.NoError(b, err)
+	r := NewReader(pf)
 	n := 0
-	for pf.Next() {
-		require.Equal(b, genSocket(n, false), *pf.Socket())
+	for r.Next() {
+		require.Equal(b, genSocket(n, false), *r.Socket())
 		n++
 	}
-	require.NoError(b, pf.Err())
-	require.Zero(b, pf.Malformed())
+	require.NoError(b, r.Err())
+	require.Zero(b, r.Malformed())
+	require.NoError(b, pf.Close())
 	require.NoError(b, pf.Close())
 	require.Equal(b, rows, n)
 
@@ -162,14 +164,16 @@ func BenchmarkReader1M(b *testing.B) {
 		b.SetBytes(size)
 		b.ReportAllocs()
 		peak := startHeapPeak()
+		r := NewReader(nil)
 		for b.Loop() {
-			f, err := Open(path)
+			f, err := os.Open(path)
 			require.NoError(b, err)
+			r.Reset(f)
 			n := 0
-			for f.Next() {
+			for r.Next() {
 				n++
 			}
-			require.NoError(b, f.Err())
+			require.NoError(b, r.Err())
 			require.NoError(b, f.Close())
 			require.Equal(b, rows, n)
 		}

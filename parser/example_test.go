@@ -3,6 +3,7 @@ package parser_test
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/tcpconn/telegraf-tcpconn/parser"
@@ -32,25 +33,27 @@ func ExampleReader() {
 	// 1 malformed: line 4: field "local_address": invalid hex "8064A8CZ:0929"
 }
 
-func ExampleOpen() {
-	f, err := parser.Open("/proc/net/tcp6")
+// Read the host's IPv6 table. Sockets can be listed twice when the table
+// changes while it is read: keep the first row of each inode. Inode 0 rows
+// own no file.
+func ExampleNewReader_proc() {
+	f, err := os.Open("/proc/net/tcp6")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer f.Close()
-	// Sockets can be listed twice when the table changes while it is read:
-	// keep the first row of each inode. Inode 0 rows own no file.
+	r := parser.NewReader(f)
 	seen := make(map[uint64]bool)
-	for f.Next() {
-		s := f.Socket()
+	for r.Next() {
+		s := r.Socket()
 		if s.Inode != 0 && seen[s.Inode] {
 			continue
 		}
 		seen[s.Inode] = true
 		_ = s // use it
 	}
-	if err := f.Err(); err != nil {
+	if err := r.Err(); err != nil {
 		fmt.Println(err)
 	}
 }

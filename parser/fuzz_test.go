@@ -101,7 +101,7 @@ func FuzzReader(f *testing.F) {
 }
 
 func FuzzParseState(f *testing.F) {
-	for _, s := range States() {
+	for _, s := range knownStates() {
 		f.Add(s.String())
 		f.Add(strings.ToLower(s.String()))
 	}

@@ -161,3 +161,12 @@ func (res result) golden() string {
 	}
 	return sb.String()
 }
+
+// knownStates returns every state the package names, in code order.
+func knownStates() []State {
+	var states []State
+	for s := Established; s <= BoundInactive; s++ {
+		states = append(states, s)
+	}
+	return states
+}

@@ -66,16 +66,6 @@ func (s State) Known() bool {
 	return s >= Established && s <= BoundInactive
 }
 
-// States returns all known states in code order, from [Established] to
-// [BoundInactive].
-func States() []State {
-	states := make([]State, 0, BoundInactive)
-	for s := Established; s <= BoundInactive; s++ {
-		states = append(states, s)
-	}
-	return states
-}
-
 // ParseState returns the state with the kernel's name, compared without
 // regard to case: "LISTEN", "listen" and "Listen" all give [Listen]. Any other
 // name gives an error that wraps [ErrUnknownState] and lists the valid names.
