@@ -113,22 +113,3 @@ func (it *direntIter) next() (nameOff, nameLen int, ok bool) {
 	}
 	return 0, 0, false
 }
-
-// parseDecimal parses the name of a /proc entry or of an fd link: decimal
-// digits only, no sign, no leading zero, at most limit.
-func parseDecimal(b []byte, limit uint32) (uint32, bool) {
-	if len(b) == 0 || len(b) > 10 || (b[0] == '0' && len(b) > 1) {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	if v > uint64(limit) {
-		return 0, false
-	}
-	return uint32(v), true
-}

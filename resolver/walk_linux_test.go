@@ -85,7 +85,7 @@ func TestWalkFixture(t *testing.T) {
 	)
 	addNonProcessEntries(t, root)
 
-	tab, err := walk(t, Options{ProcRoot: root, Workers: 2, Cmdline: true})
+	tab, err := walk(t, Options{ProcRoot: root, Workers: 2})
 	require.NoError(t, err)
 
 	netns1 := inodeOf(t, filepath.Join(root, "1", "ns", "net"))
@@ -113,7 +113,7 @@ func TestWalkFixture(t *testing.T) {
 
 	i, j := tab.Lookup(2000)
 	require.Equal(t, []Owner{{2000, 1, 4, 0}, {2000, 20, 7, 1}}, tab.Owners[i:j])
-	require.Equal(t, "we)ird (name,\nx", tab.Process(tab.Owners[i+1]).Name)
+	require.Equal(t, "we)ird (name,\nx", tab.Procs[tab.Owners[i+1].Proc].Name)
 	i, j = tab.Lookup(1500)
 	require.Equal(t, i, j)
 }
@@ -181,33 +181,6 @@ func TestWalkDeterministic(t *testing.T) {
 	}
 }
 
-func TestWalkPIDs(t *testing.T) {
-	root := buildTree(t,
-		fxProc{pid: "1", comm: strp("a\n"), fds: map[string]string{"3": "socket:[1]"}},
-		fxProc{pid: "2", comm: strp("b\n"), fds: map[string]string{"3": "socket:[2]"}},
-		fxProc{pid: "3", comm: strp("c\n"), fds: map[string]string{"3": "socket:[3]"}},
-	)
-	tests := []struct {
-		name   string
-		pids   []int32
-		owners []Owner
-		stats  Stats
-	}{
-		{"nil walks all", nil, []Owner{{1, 1, 3, 0}, {2, 2, 3, 1}, {3, 3, 3, 2}}, Stats{Processes: 3, FDs: 3, Sockets: 3}},
-		{"empty walks none", []int32{}, []Owner{}, Stats{}},
-		{"subset", []int32{3, 1}, []Owner{{1, 1, 3, 0}, {3, 3, 3, 1}}, Stats{Processes: 2, FDs: 2, Sockets: 2}},
-		{"duplicates and missing", []int32{2, 2, 999}, []Owner{{2, 2, 3, 0}}, Stats{Processes: 1, Gone: 1, FDs: 1, Sockets: 1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tab, err := walk(t, Options{ProcRoot: root, PIDs: tt.pids})
-			require.NoError(t, err)
-			require.Equal(t, tt.owners, append([]Owner{}, tab.Owners...))
-			require.Equal(t, tt.stats, tab.Stats)
-		})
-	}
-}
-
 func TestWalkMatch(t *testing.T) {
 	root := buildTree(t,
 		fxProc{pid: "1", comm: strp("keep me\n"), fds: map[string]string{"3": "socket:[1]", "4": "pipe:[9]"}},
@@ -236,8 +209,8 @@ func TestWalkMatch(t *testing.T) {
 	require.Equal(t, []int32{1, 3}, []int32{tab.Procs[0].PID, tab.Procs[1].PID})
 }
 
-// TestWalkHuge walks a 50k-entry fd directory: with and without a cap, and
-// checks that a warm walk's memory does not grow with the fd count.
+// TestWalkHuge walks a 50k-entry fd directory and checks that a warm walk's
+// memory does not grow with the fd count.
 func TestWalkHuge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds 50k symlinks")
@@ -278,25 +251,6 @@ func TestWalkHuge(t *testing.T) {
 		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<10))
 		require.Less(t, after.Mallocs-before.Mallocs, uint64(100))
 	})
-
-	t.Run("max fds", func(t *testing.T) {
-		tab, err := walk(t, Options{ProcRoot: root, MaxFDs: 1000})
-		var te *TruncatedError
-		require.ErrorAs(t, err, &te)
-		require.Equal(t, &TruncatedError{Processes: 1, MaxFDs: 1000}, te)
-		require.EqualError(t, err, "1 process had more than 1000 fds: walked the first 1000 only")
-		require.Equal(t, 2, tab.Stats.Processes)
-		require.Equal(t, 1, tab.Stats.Truncated)
-		require.Equal(t, 1001, tab.Stats.FDs)
-		require.Len(t, tab.Owners, tab.Stats.Sockets)
-		require.Equal(t, []int32{1, 2}, []int32{tab.Procs[0].PID, tab.Procs[1].PID})
-	})
-
-	t.Run("exactly max fds is not truncated", func(t *testing.T) {
-		tab, err := walk(t, Options{ProcRoot: root, MaxFDs: n, PIDs: []int32{2}})
-		require.NoError(t, err)
-		require.Equal(t, n, tab.Stats.FDs)
-	})
 }
 
 func TestWalkContext(t *testing.T) {
@@ -322,6 +276,11 @@ func TestWalkContext(t *testing.T) {
 		require.NotNil(t, tab)
 		require.Empty(t, tab.Owners)
 		require.Zero(t, tab.Stats.Processes)
+		require.Equal(t, 6, tab.Stats.Stopped)
+		require.Len(t, tab.Unwalked, 6, "no process was reached")
+		for i, u := range tab.Unwalked {
+			require.Equal(t, Unwalked{PID: int32(i + 1), Reason: Stopped}, u)
+		}
 	})
 
 	t.Run("cancelled inside a huge fd directory", func(t *testing.T) {
@@ -344,6 +303,8 @@ func TestWalkContext(t *testing.T) {
 		require.Len(t, tab.Owners, 5)
 		require.Equal(t, 5, tab.Stats.FDs)
 		require.Equal(t, 6, tab.Stats.Processes)
+		require.Equal(t, 1, tab.Stats.Stopped)
+		require.Equal(t, []Unwalked{{PID: 6, Reason: Stopped}}, tab.Unwalked, "the big one was cut short")
 	})
 }
 
@@ -368,7 +329,7 @@ func TestWalkProcRootErrors(t *testing.T) {
 func TestWalkFailed(t *testing.T) {
 	root := buildTree(t,
 		fxProc{pid: "1", comm: strp("ok\n"), fds: map[string]string{"3": "socket:[1]"}},
-		fxProc{pid: "2", comm: strp("odd\n")},
+		fxProc{pid: "2", comm: strp("odd\n"), stat: statLine("2", "odd", 99)},
 	)
 	// An fd "directory" that is a file: ENOTDIR.
 	require.NoError(t, os.WriteFile(filepath.Join(root, "2", "fd"), nil, 0o644))
@@ -376,6 +337,7 @@ func TestWalkFailed(t *testing.T) {
 	require.EqualError(t, err, fmt.Sprintf("1 process could not be walked (first: open %s/2/fd: not a directory)", root))
 	require.Equal(t, Stats{Processes: 1, Failed: 1, FDs: 1, Sockets: 1}, tab.Stats)
 	require.Len(t, tab.Owners, 1)
+	require.Equal(t, []Unwalked{{PID: 2, StartTime: 99, Reason: Failed}}, tab.Unwalked)
 }
 
 func TestNew(t *testing.T) {
@@ -387,8 +349,6 @@ func TestNew(t *testing.T) {
 		{"ok", Options{ProcRoot: "/proc"}, ""},
 		{"no proc root", Options{}, "proc root is required"},
 		{"negative workers", Options{ProcRoot: "/proc", Workers: -1}, "workers -1: must be 0 or more"},
-		{"negative max fds", Options{ProcRoot: "/proc", MaxFDs: -2}, "max fds -2: must be 0 or more"},
-		{"zero pid", Options{ProcRoot: "/proc", PIDs: []int32{1, 0}}, "pid 0: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,12 +362,6 @@ func TestNew(t *testing.T) {
 			require.NotNil(t, r)
 		})
 	}
-
-	pids := []int32{3, 1, 3}
-	r, err := New(Options{ProcRoot: "/proc", PIDs: pids})
-	require.NoError(t, err)
-	require.Equal(t, []int32{1, 3}, r.Options().PIDs)
-	require.Equal(t, []int32{3, 1, 3}, pids, "the caller's slice is not touched")
 }
 
 func TestDeniedErrorMessage(t *testing.T) {

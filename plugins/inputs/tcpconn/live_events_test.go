@@ -199,14 +199,15 @@ func inodeOf(t *testing.T, c syscall.Conn) uint64 {
 // /proc/net/tcp, as its hex code, or "" if it has no row.
 func tcpState(t *testing.T, inode uint64) string {
 	t.Helper()
-	f, err := parser.Open("/proc/net/tcp")
+	f, err := os.Open("/proc/net/tcp")
 	require.NoError(t, err)
 	defer f.Close()
-	for f.Next() {
-		if s := f.Socket(); s.Inode == inode {
+	r := parser.NewReader(f)
+	for r.Next() {
+		if s := r.Socket(); s.Inode == inode {
 			return fmt.Sprintf("%02X", uint8(s.State))
 		}
 	}
-	require.NoError(t, f.Err())
+	require.NoError(t, r.Err())
 	return ""
 }
