@@ -18,6 +18,9 @@ import (
 	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tcpconn/telegraf-tcpconn/parser"
+	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
 // benchTree writes a proc tree with n owned connections (both ends in
@@ -115,8 +118,8 @@ func BenchmarkGather(b *testing.B) {
 func BenchmarkTrackerMemory(b *testing.B) {
 	const n = 200000
 	now := time.Now()
-	nop := func(event) {}
-	name := "postgres"
+	var f facts
+	f.reset(&resolver.Table{})
 	for _, events := range []bool{false, true} {
 		b.Run(fmt.Sprintf("events=%v", events), func(b *testing.B) {
 			var perSocket float64
@@ -124,14 +127,15 @@ func BenchmarkTrackerMemory(b *testing.B) {
 				runtime.GC()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
-				tr := newTracker(n, events)
-				tr.begin()
+				tr := newTracker(n, events, false)
+				tr.begin(now)
+				var s parser.Socket
+				r := row{sock: sock{Socket: &s}, owners: make([]owner, 1)}
 				for i := range n {
 					a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-					tr.observe(now, sockKey{netns: 4026531840, inode: uint64(i + 1)}, tracked{
-						local: netip.AddrPortFrom(a, 5432), remote: netip.AddrPortFrom(a, uint16(i)),
-						name: name, pid: 100, fd: int32(i), state: 1, start: 12345,
-					}, nop)
+					s = parser.Socket{Local: netip.AddrPortFrom(a, 5432), Remote: netip.AddrPortFrom(a, uint16(i)), State: parser.Established, Inode: uint64(i + 1)}
+					r.owners = append(r.owners[:0], owner{pid: 100, fd: int32(i), start: 12345, name: "postgres"})
+					tr.observe(sockKey{netns: 4026531840, inode: uint64(i + 1)}, &r, &f)
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)

@@ -8,28 +8,21 @@ import (
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
-// Values of the direction tag.
-const (
-	dirListen   = "listen"
-	dirInbound  = "inbound"
-	dirOutbound = "outbound"
-	dirLocal    = "local"
-)
-
-// dirCode keeps a direction in one byte where it is stored per socket.
+// dirCode is a direction, one byte as it is stored per socket.
 type dirCode uint8
 
-var dirNames = [...]string{"", dirListen, dirInbound, dirOutbound, dirLocal}
+// The directions, named by the direction tag.
+const (
+	dirNone     dirCode = iota // neither listening nor connected: no tag
+	dirListen                  // "listen"
+	dirInbound                 // "inbound": the local port has a listener
+	dirOutbound                // "outbound"
+	dirLocal                   // "local": both ends on this host
+)
 
-func codeOf(dir string) dirCode {
-	for i, d := range dirNames {
-		if d == dir {
-			return dirCode(i)
-		}
-	}
-	return 0
-}
+var dirNames = [...]string{dirNone: "", dirListen: "listen", dirInbound: "inbound", dirOutbound: "outbound", dirLocal: "local"}
 
+// String returns the value of the direction tag, "" for none.
 func (c dirCode) String() string {
 	if int(c) < len(dirNames) {
 		return dirNames[c]
@@ -62,9 +55,9 @@ func (d *directions) isListening(port uint16) bool {
 }
 
 // of records s and returns its direction: listen, local (both ends on this
-// host), inbound (the local port has a listener), outbound, or "" for a
+// host), inbound (the local port has a listener), outbound, or none for a
 // socket that is neither listening nor connected.
-func (d *directions) of(s *parser.Socket) string {
+func (d *directions) of(s *parser.Socket) dirCode {
 	local := s.Local.Addr().Unmap()
 	if !local.IsUnspecified() && len(d.local) < maxLocalAddrs {
 		d.local[local] = struct{}{}
@@ -77,7 +70,7 @@ func (d *directions) of(s *parser.Socket) string {
 	remote := s.Remote.Addr().Unmap()
 	switch {
 	case remote.IsUnspecified():
-		return ""
+		return dirNone
 	case remote.IsLoopback() || remote == local:
 		return dirLocal
 	}

@@ -24,7 +24,8 @@ type tree struct {
 	root string
 }
 
-type row struct {
+// fxRow is a row of a fixture table.
+type fxRow struct {
 	local, remote string // "ip:port"
 	state         uint8
 	inode         uint64
@@ -39,7 +40,7 @@ func newTree(t *testing.T) *tree {
 
 // table writes net/tcp with rows, as the kernel prints them on a
 // little-endian host.
-func (tr *tree) table(rows ...row) {
+func (tr *tree) table(rows ...fxRow) {
 	var b strings.Builder
 	b.WriteString("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
 	for i, r := range rows {
@@ -124,8 +125,8 @@ func TestEvents(t *testing.T) {
 		established = 0x01
 		closeWait   = 0x08
 	)
-	lis := row{"0.0.0.0:8080", "0.0.0.0:0", listen, 100}
-	a := row{"10.0.0.1:8080", "10.0.0.2:50000", established, 101}
+	lis := fxRow{"0.0.0.0:8080", "0.0.0.0:0", listen, 100}
+	a := fxRow{"10.0.0.1:8080", "10.0.0.2:50000", established, 101}
 	tr.process(10, "server", 1000, map[int]uint64{3: 100, 4: 101})
 	tr.table(lis, a)
 	p := tr.plugin(nil)
@@ -136,7 +137,7 @@ func TestEvents(t *testing.T) {
 
 	// The peer closes a; a new connection b arrives, owned by a second process.
 	a.state = closeWait
-	b := row{"10.0.0.1:8080", "10.0.0.3:50001", established, 102}
+	b := fxRow{"10.0.0.1:8080", "10.0.0.3:50001", established, 102}
 	tr.process(11, "worker", 2000, map[int]uint64{5: 102})
 	tr.table(lis, a, b)
 	events, _ = gather(t, p)
@@ -177,7 +178,7 @@ func TestEvents(t *testing.T) {
 func TestEventsEmitInitial(t *testing.T) {
 	tr := newTree(t)
 	tr.process(10, "server", 1000, map[int]uint64{3: 100})
-	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
+	tr.table(fxRow{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
 	p := tr.plugin(func(p *TCPConn) { p.EmitInitial = true })
 	events, _ := gather(t, p)
 	require.Equal(t, []string{"opened 100 LISTEN - pid=10 fd=3 server"}, events)
@@ -188,7 +189,7 @@ func TestEventsEmitInitial(t *testing.T) {
 func TestEventsIncompleteGatherClosesNothing(t *testing.T) {
 	tr := newTree(t)
 	tr.process(10, "server", 1000, map[int]uint64{3: 100})
-	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
+	tr.table(fxRow{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
 	p := tr.plugin(nil)
 	events, _ := gather(t, p)
 	require.Empty(t, events)
@@ -209,9 +210,9 @@ func TestMaxTracked(t *testing.T) {
 	tr := newTree(t)
 	tr.process(10, "server", 1000, map[int]uint64{3: 100, 4: 101, 5: 102})
 	tr.table(
-		row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100},
-		row{"10.0.0.1:8080", "10.0.0.2:50000", 0x01, 101},
-		row{"10.0.0.1:8080", "10.0.0.3:50000", 0x01, 102},
+		fxRow{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100},
+		fxRow{"10.0.0.1:8080", "10.0.0.2:50000", 0x01, 101},
+		fxRow{"10.0.0.1:8080", "10.0.0.3:50000", 0x01, 102},
 	)
 	p := tr.plugin(func(p *TCPConn) {
 		p.MaxTracked = 2
@@ -236,7 +237,7 @@ func TestMaxTracked(t *testing.T) {
 func TestSummaryGroupEmpties(t *testing.T) {
 	tr := newTree(t)
 	tr.process(10, "server", 1000, map[int]uint64{3: 100, 4: 101})
-	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100}, row{"10.0.0.1:8080", "10.0.0.2:50000", 0x08, 101})
+	tr.table(fxRow{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100}, fxRow{"10.0.0.1:8080", "10.0.0.2:50000", 0x08, 101})
 	p := tr.plugin(func(p *TCPConn) { p.Metrics = []string{"summary", "event"} })
 
 	counts := func() map[string]int64 {
@@ -256,7 +257,7 @@ func TestSummaryGroupEmpties(t *testing.T) {
 	}
 	require.Equal(t, map[string]int64{"server LISTEN": 1, "server CLOSE_WAIT": 1}, counts())
 	tr.process(10, "server", 1000, map[int]uint64{3: 100})
-	tr.table(row{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
+	tr.table(fxRow{"0.0.0.0:8080", "0.0.0.0:0", 0x0A, 100})
 	require.Equal(t, map[string]int64{"server LISTEN": 1, "server CLOSE_WAIT": 0}, counts())
 	require.Equal(t, map[string]int64{"server LISTEN": 1}, counts())
 }
@@ -267,7 +268,7 @@ func TestLineProtocolFallback(t *testing.T) {
 	tr := newTree(t)
 	tr.process(10, "plain", 1000, map[int]uint64{3: 100})
 	tr.process(11, "we\tird", 1000, map[int]uint64{3: 101})
-	tr.table(row{"0.0.0.0:80", "0.0.0.0:0", 0x0A, 100}, row{"0.0.0.0:81", "0.0.0.0:0", 0x0A, 101})
+	tr.table(fxRow{"0.0.0.0:80", "0.0.0.0:0", 0x0A, 100}, fxRow{"0.0.0.0:81", "0.0.0.0:0", 0x0A, 101})
 	p := tr.plugin(func(p *TCPConn) { p.Metrics = []string{"connection"} })
 	var sink lineSink
 	require.NoError(t, p.Gather(&sink))

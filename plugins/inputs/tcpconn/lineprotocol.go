@@ -4,19 +4,18 @@ package tcpconn
 
 import (
 	"io"
+	"math"
+	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
 // LineProtocolSink is an accumulator that also takes metrics as line
-// protocol. The tcpconn shim's accumulator is one: with it, the tcpconn
-// measurement, one metric per socket, is encoded straight from the row,
-// with no telegraf.Metric, map or string per socket. Inside Telegraf the
-// plugin uses AddFields as any other.
+// protocol. The tcpconn shim's accumulator is one: with it, every metric is
+// encoded straight from the row into one buffer, with no telegraf.Metric,
+// map or string per socket. Inside Telegraf the plugin uses AddFields as any
+// other.
 type LineProtocolSink interface {
 	// LineProtocol returns where whole lines go, in the order the plugin
 	// also calls the accumulator's methods.
@@ -26,102 +25,131 @@ type LineProtocolSink interface {
 // lpFlushSize is how much line protocol is encoded before it is written.
 const lpFlushSize = 64 << 10
 
-// lineWriter encodes tcpconn metrics for a LineProtocolSink. It appends
-// to one buffer by hand: every key is a constant in lexical order, every
-// value is a number, an address, a constant or a process name escaped
-// once per process, so the per-tag escaping and checks of a general
-// encoder (a sixth of the whole gather at 200k sockets) are not needed.
-// The tests parse what it writes with Telegraf's parser.
-type lineWriter struct {
-	w   io.Writer
-	buf []byte
-	end []byte // " <timestamp>\n": every line of a gather has its time
-	err error
+// lineEncoder encodes metrics for a LineProtocolSink by appending to one
+// buffer: keys are constants that the schemas give in order, values are
+// numbers, addresses or strings escaped as they are appended, so the
+// per-tag checks and sorting of a general encoder (a sixth of the whole
+// gather at 200k sockets) are not needed. The tests parse what it writes
+// with Telegraf's parser and compare it with the accumulator's path.
+type lineEncoder struct {
+	w      io.Writer
+	buf    []byte
+	end    []byte // " <timestamp>\n": every line of a gather has its time
+	err    error
+	fields int  // fields written on the current line
+	bad    bool // the current line holds a value line protocol cannot carry
 }
 
-func (lw *lineWriter) reset(w io.Writer, now time.Time) {
-	lw.w, lw.err = w, nil
-	lw.buf = lw.buf[:0]
-	lw.end = append(strconv.AppendInt(append(lw.end[:0], ' '), now.UnixNano(), 10), '\n')
+func (e *lineEncoder) reset(w io.Writer, now time.Time) {
+	e.w, e.err = w, nil
+	e.buf = e.buf[:0]
+	e.end = append(strconv.AppendInt(append(e.end[:0], ' '), now.UnixNano(), 10), '\n')
 }
 
-// lpSafe reports whether line protocol can carry s as a tag value once
-// escaped: valid UTF-8, no control characters, no trailing backslash.
-func lpSafe(s string) bool {
-	if !utf8.ValidString(s) || strings.HasSuffix(s, `\`) {
+// line encodes one metric. It returns false, having written nothing, if a
+// value cannot be carried (a process name with a control character): the
+// caller then takes the accumulator's path, which escapes it.
+func (e *lineEncoder) line(name string, m schema) bool {
+	start := len(e.buf)
+	e.buf = append(e.buf, name...)
+	e.fields, e.bad = 0, false
+	m.encode(e)
+	if e.bad || e.fields == 0 {
+		e.buf = e.buf[:start]
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
+	e.buf = append(e.buf, e.end...)
+	if len(e.buf) >= lpFlushSize {
+		e.flush()
 	}
 	return true
 }
-
-// lpEscaper escapes a tag value as line protocol wants it.
-var lpEscaper = strings.NewReplacer(",", `\,`, "=", `\=`, " ", `\ `)
 
 // flush writes what is encoded. The first write error is kept, and later
 // lines are dropped: the sink's writer is broken.
-func (lw *lineWriter) flush() {
-	if len(lw.buf) > 0 && lw.err == nil {
-		_, lw.err = lw.w.Write(lw.buf)
+func (e *lineEncoder) flush() {
+	if len(e.buf) > 0 && e.err == nil {
+		_, e.err = e.w.Write(e.buf)
 	}
-	lw.buf = lw.buf[:0]
+	e.buf = e.buf[:0]
 }
 
-// connection encodes what join.connection puts in maps, tags in lexical
-// order as line protocol wants them. It returns false, having written
-// nothing, if a value cannot be encoded (a process name with a control
-// character): the caller then takes the accumulator's path, which escapes.
-func (lw *lineWriter) connection(j *join, s *parser.Socket, dir string, age float64, owner *procTags, fd int32) bool {
-	if owner != nil && !owner.lpSafe {
-		return false
+func (e *lineEncoder) tag(key, value string) {
+	if value == "" {
+		return
 	}
-	b := lw.buf
-	b = append(b, measurement...)
-	if owner != nil && owner.container != "" {
-		b = append(append(b, ",container_id="...), owner.lpContainer...)
+	e.buf = append(append(append(e.buf, ','), key...), '=')
+	// A trailing backslash would escape the separator after it.
+	if value[len(value)-1] == '\\' || !utf8.ValidString(value) {
+		e.bad = true
+		return
 	}
-	if dir != "" {
-		b = append(append(b, ",direction="...), dir...)
-	}
-	if s.Local.Addr().Is4() {
-		b = append(b, ",family=ipv4"...)
-	} else {
-		b = append(b, ",family=ipv6"...)
-	}
-	if owner != nil {
-		b = strconv.AppendInt(append(b, ",fd="...), int64(fd), 10)
-	}
-	b = s.Local.Addr().AppendTo(append(b, ",local_addr="...))
-	b = strconv.AppendUint(append(b, ",local_port="...), uint64(s.Local.Port()), 10)
-	if j.tagNetns {
-		b = append(append(b, ",netns="...), j.netTag...)
-	}
-	if owner != nil {
-		b = append(append(b, ",pid="...), owner.pid...)
-		if owner.name != "" { // Telegraf drops empty tags too
-			b = append(append(b, ",process_name="...), owner.lpName...)
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c < 0x20 || c == 0x7f:
+			e.bad = true
+			return
+		case c == ',' || c == '=' || c == ' ':
+			e.buf = append(e.buf, '\\', c)
+		default:
+			e.buf = append(e.buf, c)
 		}
 	}
-	b = s.Remote.Addr().AppendTo(append(b, ",remote_addr="...))
-	b = strconv.AppendUint(append(b, ",remote_port="...), uint64(s.Remote.Port()), 10)
-	b = append(append(b, ",state="...), s.State.String()...)
-	b = append(b, ' ')
-	if age >= 0 {
-		b = append(strconv.AppendFloat(append(b, "age_s="...), age, 'g', -1, 64), ',')
+}
+
+func (e *lineEncoder) tagInt(key string, v int64) {
+	e.buf = strconv.AppendInt(append(append(append(e.buf, ','), key...), '='), v, 10)
+}
+
+func (e *lineEncoder) tagAddr(key string, a netip.Addr) {
+	e.buf = a.AppendTo(append(append(append(e.buf, ','), key...), '='))
+}
+
+// field starts a field: a space before the first, a comma before the others.
+func (e *lineEncoder) field(key string) {
+	sep := byte(',')
+	if e.fields == 0 {
+		sep = ' '
 	}
-	b = append(strconv.AppendInt(append(b, "inode="...), int64(s.Inode), 10), 'i')
-	b = append(strconv.AppendInt(append(b, ",retransmits="...), int64(s.Retransmits), 10), 'i')
-	b = append(strconv.AppendInt(append(b, ",rx_queue="...), int64(s.RxQueue), 10), 'i')
-	b = append(strconv.AppendInt(append(b, ",tx_queue="...), int64(s.TxQueue), 10), 'i')
-	b = append(strconv.AppendInt(append(b, ",uid="...), int64(s.UID), 10), 'i')
-	b = append(b, lw.end...)
-	lw.buf = b
-	if len(lw.buf) >= lpFlushSize {
-		lw.flush()
+	e.fields++
+	e.buf = append(append(append(e.buf, sep), key...), '=')
+}
+
+func (e *lineEncoder) fieldInt(key string, v int64) {
+	e.field(key)
+	e.buf = append(strconv.AppendInt(e.buf, v, 10), 'i')
+}
+
+func (e *lineEncoder) fieldFloat(key string, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		e.bad = true
+		return
 	}
-	return true
+	e.field(key)
+	e.buf = strconv.AppendFloat(e.buf, v, 'g', -1, 64)
+}
+
+func (e *lineEncoder) fieldString(key, v string) {
+	e.field(key)
+	e.buf = append(e.buf, '"')
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c < 0x20 || c == 0x7f:
+			e.bad = true
+			return
+		case c == '"' || c == '\\':
+			e.buf = append(e.buf, '\\', c)
+		default:
+			e.buf = append(e.buf, c)
+		}
+	}
+	if !utf8.ValidString(v) {
+		e.bad = true
+	}
+	e.buf = append(e.buf, '"')
+}
+
+func (e *lineEncoder) fieldBool(key string, v bool) {
+	e.field(key)
+	e.buf = strconv.AppendBool(e.buf, v)
 }

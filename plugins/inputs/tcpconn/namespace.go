@@ -4,14 +4,10 @@ package tcpconn
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -77,27 +73,6 @@ func (t *TCPConn) hostNamespaceWarning() string {
 	return fmt.Sprintf("namespaces = \"host\" reads this agent's network namespace (%d), not that of pid 1 under %s (%d): "+
 		"in a container, the host's sockets and other containers' are not listed; use namespaces = \"all\"",
 		self, t.ProcRoot, first)
-}
-
-// openTable opens one table of a namespace. A process that exited since the
-// walk is normal: the next process of the namespace serves.
-func (t *TCPConn) openTable(ns namespace, tb table) (*os.File, string, error) {
-	if len(ns.pids) == 0 {
-		f, err := os.Open(filepath.Join(t.ProcRoot, "net", tb.file))
-		return f, filepath.Join(t.ProcRoot, "net", tb.file), err
-	}
-	var err error
-	for _, pid := range ns.pids {
-		path := filepath.Join(t.ProcRoot, strconv.Itoa(int(pid)), "net", tb.file)
-		var f *os.File
-		if f, err = os.Open(path); err == nil {
-			return f, path, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
-			return nil, path, err
-		}
-	}
-	return nil, "", fmt.Errorf("network namespace %d: every process gone: %w", ns.netns, err)
 }
 
 // containerIDs finds a container id in a cgroup path: docker

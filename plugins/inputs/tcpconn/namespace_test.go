@@ -48,7 +48,7 @@ func TestNamespacesAllFixture(t *testing.T) {
 	tr := newTree(t)
 	// The host: pid 10 and the reader itself (self).
 	tr.process(10, "host-app", 1000, map[int]uint64{3: 100})
-	tr.table(row{"0.0.0.0:80", "0.0.0.0:0", 0x0A, 100})
+	tr.table(fxRow{"0.0.0.0:80", "0.0.0.0:0", 0x0A, 100})
 	nsFile := func(pid int) string {
 		dir := filepath.Join(tr.root, strconv.Itoa(pid), "ns")
 		require.NoError(t, os.MkdirAll(dir, 0o755))

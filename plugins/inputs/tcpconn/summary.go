@@ -12,6 +12,9 @@ import (
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
+// measurementSummary is the name of the rollup metric.
+const measurementSummary = "tcpconn_summary"
+
 // groupKeys are the tags a summary may be grouped by.
 var groupKeys = []string{"pid", "process_name", "state", "family", "local_addr", "local_port", "remote_addr", "remote_port", "direction"}
 
@@ -25,34 +28,60 @@ type group struct {
 	pid        int32
 	name       string
 	state      parser.State
-	family     string
+	v6         bool
 	localAddr  netip.Addr
 	localPort  int32
 	remoteAddr netip.Addr
 	remotePort int32
-	direction  string
+	direction  dirCode
 }
 
 type totals struct {
 	count, rx, tx, maxTx int64
 }
 
-// summary counts sockets by group. It holds one entry per group, not per
-// socket; grouping by remote address or port makes as many groups as there
-// are peers.
-type summary struct {
-	by                          groupBy
-	fold                        bool
+// counts are the groups of one table.
+type counts map[group]totals
+
+// summaries is the stage of the tcpconn_summary measurement: counts and
+// queue sums of every socket in the tables, owned or not, by group. It
+// holds one entry per group and table, not per socket; grouping by remote
+// address or port makes as many groups as there are peers.
+type summaries struct {
+	out      *emitter
+	by       groupBy
+	states   *[256]bool // nil: all states
+	tagNetns bool
+	fold     bool
+	procRoot string
+
 	ephemeralLow, ephemeralHigh uint16
-	groups                      map[group]totals
-	// prev holds the groups of the last gather, so that one that emptied
-	// reports a zero count once instead of just stopping: an alert on it
-	// then clears at once, and a zero is not mistaken for missing data.
-	prev map[group]totals
+	warn                        func(error) // the first failure to read the range
+	warnedFold                  bool
+
+	// tables holds the counts of the last gather that read each table
+	// whole; cur those of this gather, until finish decides which to keep.
+	tables, cur map[tableKey]counts
+	// last holds the groups emitted by the last gather, so that one that
+	// emptied reports a zero count once instead of just stopping: an
+	// alert on it then clears at once, and a zero is not mistaken for
+	// missing data.
+	last, merged map[group]totals
+	spare        []counts // maps to reuse
+	at           counts   // cur[atKey]: the rows of a table come in a run
+	atKey        tableKey
+
+	// The metric being encoded.
+	g group
+	t totals
 }
 
-func newSummary(by []string, fold bool) (*summary, error) {
-	s := &summary{fold: fold, groups: make(map[group]totals), prev: make(map[group]totals)}
+func newSummaries(out *emitter, by []string, fold bool, procRoot string, warn func(error)) (*summaries, error) {
+	s := &summaries{
+		out: out, fold: fold, procRoot: procRoot, warn: warn,
+		tables: make(map[tableKey]counts), cur: make(map[tableKey]counts),
+		last: make(map[group]totals), merged: make(map[group]totals),
+	}
 	for _, k := range by {
 		if !s.by.set(k) {
 			return nil, fmt.Errorf("unknown tag %q; use any of %q", k, groupKeys)
@@ -94,21 +123,29 @@ func (b *groupBy) set(key string) bool {
 }
 
 // begin starts a gather. The ephemeral port range is read every gather, as
-// an operator may change it.
-func (s *summary) begin(procRoot string) error {
-	s.groups, s.prev = s.prev, s.groups
-	clear(s.groups)
-	if !s.fold {
-		return nil
+// an operator may change it. The folding still works with the kernel's
+// default range, so a failure to read it is worth a warning once, not an
+// error every gather.
+func (s *summaries) begin() {
+	for k, c := range s.cur {
+		clear(c)
+		s.spare = append(s.spare, c)
+		delete(s.cur, k)
 	}
-	low, high, err := ephemeralRange(procRoot + "/sys/net/ipv4/ip_local_port_range")
+	s.at = nil
+	if !s.fold {
+		return
+	}
+	low, high, err := ephemeralRange(s.procRoot + "/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		// The kernel's default; the error says the folding may be off.
 		s.ephemeralLow, s.ephemeralHigh = 32768, 60999
-		return fmt.Errorf("fold_ephemeral_ports: %w; using 32768-60999", err)
+		if !s.warnedFold {
+			s.warnedFold = true
+			s.warn(fmt.Errorf("fold_ephemeral_ports: %w; using 32768-60999", err))
+		}
+		return
 	}
 	s.ephemeralLow, s.ephemeralHigh = low, high
-	return nil
 }
 
 func ephemeralRange(path string) (low, high uint16, err error) {
@@ -127,90 +164,185 @@ func ephemeralRange(path string) (low, high uint16, err error) {
 	return uint16(l), uint16(h), nil
 }
 
-// key makes the group of a socket and its owner (nil: unowned).
-func (s *summary) key(sk *parser.Socket, owner *procTags, pid int32, dir string, dirs *directions) group {
-	var g group
-	if owner != nil {
+// row counts a row in its table's groups. A socket counts once per group,
+// however many of its owners fall in the same one.
+func (s *summaries) row(r *row) {
+	if s.states != nil && !s.states[r.State] {
+		return
+	}
+	tk := r.table
+	c := s.at
+	if tk != s.atKey || c == nil {
+		c = s.cur[tk]
+	}
+	if c == nil {
+		if n := len(s.spare); n > 0 {
+			c, s.spare = s.spare[n-1], s.spare[:n-1]
+		} else {
+			c = make(counts)
+		}
+		s.cur[tk] = c
+	}
+	s.at, s.atKey = c, tk
+	if len(r.owners) == 0 {
+		c.add(s.key(r, nil), r)
+		return
+	}
+	var last group
+	for i := range r.owners {
+		g := s.key(r, &r.owners[i])
+		if i == 0 || g != last {
+			c.add(g, r)
+		}
+		last = g
+	}
+}
+
+// key makes the group of a row and one of its owners (nil: unowned).
+func (s *summaries) key(r *row, o *owner) group {
+	g := group{netns: r.netns}
+	if o != nil {
 		g.owned = true
 		if s.by.pid {
-			g.pid = pid
+			g.pid = o.pid
 		}
 		if s.by.processName {
-			g.name = owner.name
+			g.name = o.name
 		}
 	}
 	if s.by.state {
-		g.state = sk.State
+		g.state = r.State
 	}
 	if s.by.family {
-		g.family = familyOf(sk)
+		g.v6 = !r.Local.Addr().Is4()
 	}
 	if s.by.localAddr {
-		g.localAddr = sk.Local.Addr()
+		g.localAddr = r.Local.Addr()
 	}
 	if s.by.localPort {
-		g.localPort = s.port(sk.Local.Port(), dirs)
+		g.localPort = s.port(r.Local.Port(), r.ports)
 	}
 	if s.by.remoteAddr {
-		g.remoteAddr = sk.Remote.Addr()
+		g.remoteAddr = r.Remote.Addr()
 	}
 	if s.by.remotePort {
-		g.remotePort = s.port(sk.Remote.Port(), dirs)
+		g.remotePort = s.port(r.Remote.Port(), r.ports)
 	}
 	if s.by.direction {
-		g.direction = dir
+		g.direction = r.dir
 	}
 	return g
 }
 
 // port folds an ephemeral port that nothing here listens on.
-func (s *summary) port(p uint16, dirs *directions) int32 {
+func (s *summaries) port(p uint16, dirs *directions) int32 {
 	if s.fold && p >= s.ephemeralLow && p <= s.ephemeralHigh && !dirs.isListening(p) {
 		return portEphemeral
 	}
 	return int32(p)
 }
 
-func (s *summary) add(g group, sk *parser.Socket) {
-	t := s.groups[g]
+func (c counts) add(g group, r *row) {
+	t := c[g]
 	t.count++
-	t.rx += int64(sk.RxQueue)
-	t.tx += int64(sk.TxQueue)
-	t.maxTx = max(t.maxTx, int64(sk.TxQueue))
-	s.groups[g] = t
+	t.rx += int64(r.RxQueue)
+	t.tx += int64(r.TxQueue)
+	t.maxTx = max(t.maxTx, int64(r.TxQueue))
+	c[g] = t
 }
 
-// tags writes a group's tags into m, which the caller cleared.
-func (s *summary) tags(g group, m map[string]string) {
-	if g.owned {
-		if s.by.pid {
-			m["pid"] = strconv.FormatInt(int64(g.pid), 10)
+// finish emits the gather's groups. A table read whole gives its counts. A
+// table the gather tried but did not read whole keeps the counts of its
+// last whole read: the rows it did not reach are no evidence that their
+// sockets are gone. A table the gather did not try at all (a network
+// namespace no process is in any more) counts no more.
+func (s *summaries) finish(f *facts) []error {
+	for tk, read := range f.tables {
+		if read == readWhole {
+			c := s.cur[tk]
+			if c == nil {
+				c = make(counts) // read whole, and empty
+			}
+			if old, ok := s.tables[tk]; ok && old != nil {
+				clear(old)
+				s.spare = append(s.spare, old)
+			}
+			s.tables[tk] = c
+			delete(s.cur, tk)
 		}
-		if s.by.processName {
-			m["process_name"] = g.name
+	}
+	for tk := range s.tables {
+		if _, tried := f.tables[tk]; !tried {
+			delete(s.tables, tk)
 		}
 	}
-	if s.by.state {
-		m["state"] = g.state.String()
+
+	clear(s.merged)
+	for _, c := range s.tables {
+		for g, t := range c {
+			m := s.merged[g]
+			m.count += t.count
+			m.rx += t.rx
+			m.tx += t.tx
+			m.maxTx = max(m.maxTx, t.maxTx)
+			s.merged[g] = m
+		}
 	}
-	if s.by.family {
-		m["family"] = g.family
+	for g, t := range s.last {
+		if _, ok := s.merged[g]; !ok && t.count > 0 {
+			s.merged[g] = totals{} // emptied since the last gather
+		}
 	}
-	if s.by.localAddr {
-		m["local_addr"] = g.localAddr.String()
+	for g, t := range s.merged {
+		s.g, s.t = g, t
+		s.out.emit(measurementSummary, s)
 	}
-	if s.by.localPort {
-		m["local_port"] = portTag(g.localPort)
+	s.last, s.merged = s.merged, s.last
+	return nil
+}
+
+func (*summaries) closed(*gone) {}
+
+// encode is the schema of tcpconn_summary: its tags and fields, in key
+// order. Only the tags of summary_group_by are set; owner tags only for
+// the sockets with an owner.
+func (s *summaries) encode(e encoder) {
+	g, by := &s.g, &s.by
+	if by.direction {
+		e.tag("direction", g.direction.String())
 	}
-	if s.by.remoteAddr {
-		m["remote_addr"] = g.remoteAddr.String()
+	if by.family {
+		e.tag("family", family(g.v6))
 	}
-	if s.by.remotePort {
-		m["remote_port"] = portTag(g.remotePort)
+	if by.localAddr {
+		e.tagAddr("local_addr", g.localAddr)
 	}
-	if s.by.direction && g.direction != "" {
-		m["direction"] = g.direction
+	if by.localPort {
+		e.tag("local_port", portTag(g.localPort))
 	}
+	if s.tagNetns {
+		e.tagInt("netns", int64(g.netns))
+	}
+	if g.owned && by.pid {
+		e.tagInt("pid", int64(g.pid))
+	}
+	if g.owned && by.processName {
+		e.tag("process_name", g.name)
+	}
+	if by.remoteAddr {
+		e.tagAddr("remote_addr", g.remoteAddr)
+	}
+	if by.remotePort {
+		e.tag("remote_port", portTag(g.remotePort))
+	}
+	if by.state {
+		e.tag("state", g.state.String())
+	}
+
+	e.fieldInt("count", s.t.count)
+	e.fieldInt("max_tx_queue", s.t.maxTx)
+	e.fieldInt("rx_queue", s.t.rx)
+	e.fieldInt("tx_queue", s.t.tx)
 }
 
 func portTag(p int32) string {
@@ -218,11 +350,4 @@ func portTag(p int32) string {
 		return "ephemeral"
 	}
 	return strconv.FormatInt(int64(p), 10)
-}
-
-func familyOf(s *parser.Socket) string {
-	if s.Local.Addr().Is4() {
-		return "ipv4"
-	}
-	return "ipv6"
 }

@@ -336,7 +336,7 @@ func TestGatherDebugLine(t *testing.T) {
 	require.Len(t, lines, 1)
 	// The fixture: 4 processes walked and one vanished (no fd directory),
 	// 11 fds of which 8 sockets, each emitted once.
-	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_sockets, in \S+$`)
+	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_connection_metrics, in \S+; 0 failed, 0 stopped$`)
 	m := re.FindStringSubmatch(lines[0])
 	require.NotNil(t, m, lines[0])
 	require.Equal(t, strconv.Itoa(len(acc.GetTelegrafMetrics())), m[1])

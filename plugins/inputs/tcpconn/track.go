@@ -9,13 +9,6 @@ import (
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
-// Values of the event tag.
-const (
-	eventOpened       = "opened"
-	eventClosed       = "closed"
-	eventStateChanged = "state_changed"
-)
-
 // sockKey identifies a socket across gathers: inodes are unique within a
 // kernel, and the namespace keeps the key right when tables of several
 // namespaces are read.
@@ -23,75 +16,63 @@ type sockKey struct {
 	netns, inode uint64
 }
 
-// tracked is what the tracker knows of a socket: when it was first seen,
-// its state, and what its events are tagged with.
-type tracked struct {
-	first         int64 // unix nanoseconds
-	start         uint64
-	local, remote netip.AddrPort
-	name          string
-	container     string
-	pid, fd       int32
-	gen           uint32
-	state         parser.State
-	dir           dirCode
-}
-
-// seen is what is kept of every tracked socket between gathers: enough for
-// age_s. Small, since there may be a million.
+// seen is what the tracker keeps of every socket between gathers: enough
+// for age_s, for telling what changed, and for keeping the owner of a
+// socket whose process could not be walked. Small, since there may be a
+// million.
 type seen struct {
-	first int64 // unix nanoseconds
-	gen   uint32
-	state parser.State
+	first  int64  // unix nanoseconds
+	start  uint64 // the owner's start time
+	gen    uint32 // the last gather whose table listed it
+	pid    int32  // the last known owner, the first of them; 0: none
+	fd     int32
+	state  parser.State
+	v6     bool
+	missed bool // once missing from its table, read whole, while a process held it
 }
 
-// detail is what is kept besides, with events only: what a closed event is
-// tagged with, and the owner's start time that tells a reused pid.
+// detail is what is kept besides, with events only: the rest of what a
+// closed event is tagged with.
 type detail struct {
-	start         uint64
 	local, remote netip.AddrPort
-	name          string
-	container     string
-	pid, fd       int32
 	dir           dirCode
 }
 
-func (t *tracked) split() (seen, detail) {
-	return seen{first: t.first, gen: t.gen, state: t.state},
-		detail{start: t.start, local: t.local, remote: t.remote, name: t.name, container: t.container, pid: t.pid, fd: t.fd, dir: t.dir}
+// procInfo is what the tracker last knew of a process that owned sockets.
+type procInfo struct {
+	start           uint64
+	name, container string
 }
 
-func join2(s seen, d detail) tracked {
-	return tracked{first: s.first, gen: s.gen, state: s.state, start: d.start, local: d.local, remote: d.remote,
-		name: d.name, container: d.container, pid: d.pid, fd: d.fd, dir: d.dir}
-}
-
-// tracker remembers the sockets of the last gathers, to tell their age and,
-// with events, what changed. Its memory is bounded by max (see
-// BenchmarkTrackerMemory for the bytes per socket): beyond it, new sockets
-// are not tracked (no age, no events) until others close.
+// tracker remembers the sockets of the last gathers, owned or not (but
+// those with inode 0, which name no socket across gathers), to tell their
+// age, what changed, and their owner while it cannot be walked. Its memory
+// is bounded by max (see BenchmarkTrackerMemory for the bytes per socket):
+// beyond it, new sockets are not tracked (no age, no events) until others
+// close.
 type tracker struct {
-	max     int
-	gen     uint32
-	primed  bool // a gather has been recorded
-	events  bool // keep details, report changes
-	sockets map[sockKey]seen
-	details map[sockKey]detail // with events only
-	full    int                // sockets not tracked in this gather for want of room
+	max         int
+	events      bool // keep details, report changes
+	emitInitial bool
+	gen         uint32
+	gathers     int
+	now         time.Time
+	sockets     map[sockKey]seen
+	details     map[sockKey]detail // with events only
+	procs       map[int32]procInfo
+	// What the last gather proved, so that a socket is reported opened only
+	// when that gather would have listed it: the tables it read whole, and
+	// whether it had room to track every socket.
+	lastWhole map[tableKey]bool
+	lastFull  int
+	full      int // sockets not tracked in this gather for want of room
 }
 
-// event is a change the tracker saw. from is the previous state (for
-// opened, the current one).
-type event struct {
-	kind string
-	t    tracked
-	key  sockKey
-	from parser.State
-	age  time.Duration
-}
-
-func newTracker(limit int, events bool) *tracker {
-	tr := &tracker{max: limit, events: events, sockets: make(map[sockKey]seen)}
+func newTracker(limit int, events, emitInitial bool) *tracker {
+	tr := &tracker{
+		max: limit, events: events, emitInitial: emitInitial,
+		sockets: make(map[sockKey]seen), procs: make(map[int32]procInfo), lastWhole: make(map[tableKey]bool),
+	}
 	if events {
 		tr.details = make(map[sockKey]detail)
 	}
@@ -99,78 +80,137 @@ func newTracker(limit int, events bool) *tracker {
 }
 
 // begin starts a gather.
-func (tr *tracker) begin() {
+func (tr *tracker) begin(now time.Time) {
 	tr.gen++
+	tr.now = now
 	tr.full = 0
 }
 
-func (tr *tracker) store(key sockKey, cur *tracked) {
-	s, d := cur.split()
-	tr.sockets[key] = s
-	if tr.events {
-		tr.details[key] = d
-	}
-}
-
-// observe records a socket of this gather and reports what changed through
-// emit. It returns when the socket was first seen, and false if there was
-// no room to track it.
-func (tr *tracker) observe(now time.Time, key sockKey, cur tracked, emit func(event)) (time.Time, bool) {
-	cur.gen = tr.gen
+// observe records a row of this gather. It reports a row the kernel
+// repeated within the gather (dup), which the caller drops. Otherwise it
+// sets the row's age and past and, when the walk gave the row no owner but
+// could not read its last known owner's process, that owner (stale).
+func (tr *tracker) observe(key sockKey, r *row, f *facts) (dup bool) {
 	old, ok := tr.sockets[key]
-	if !ok {
+	if ok && old.gen == tr.gen {
+		return true
+	}
+	if len(r.owners) == 0 && ok && old.pid != 0 && f.unwalked(old.pid, old.start) {
+		if p, known := tr.procs[old.pid]; known {
+			r.owners = append(r.owners, owner{pid: old.pid, fd: old.fd, start: old.start, name: p.name, container: p.container})
+			r.stale = true
+		}
+	}
+	var o *owner
+	if len(r.owners) > 0 {
+		o = &r.owners[0]
+	}
+	now := tr.now.UnixNano()
+	cur := seen{first: now, gen: tr.gen, state: r.State, v6: r.table.v6}
+	if o != nil {
+		cur.pid, cur.fd, cur.start = o.pid, o.fd, o.start
+	}
+	switch {
+	case !ok:
 		if len(tr.sockets) >= tr.max {
 			tr.full++
-			return now, false
+			r.age = -1
+			return false
 		}
-		cur.first = now.UnixNano()
-		tr.store(key, &cur)
-		if tr.primed && tr.events {
-			emit(event{kind: eventOpened, t: cur, key: key, from: cur.state})
+		if o != nil && tr.mayOpen(r.table) {
+			r.past.change = opened
 		}
-		return now, true
+	case o != nil && old.pid == o.pid && old.start != o.start:
+		// The pid was reused by a new process: a new owner, so a new
+		// socket.
+		r.past.change, r.past.ended = reopened, tr.gone(key, old)
+	default:
+		cur.first = old.first
+		if o != nil && old.state != r.State {
+			r.past.change, r.past.from = stateChanged, old.state
+		}
 	}
-	if !tr.events {
-		old.gen, old.state = tr.gen, cur.state
-		tr.sockets[key] = old
-		return time.Unix(0, old.first), true
+	tr.sockets[key] = cur
+	if tr.events && o != nil {
+		tr.details[key] = detail{local: r.Local, remote: r.Remote, dir: r.dir}
 	}
-	prev := join2(old, tr.details[key])
-	if prev.pid == cur.pid && prev.start != cur.start {
-		// The pid was reused by a new process: a new owner, so a new socket.
-		emit(event{kind: eventClosed, t: prev, key: key, from: prev.state, age: now.Sub(time.Unix(0, prev.first))})
-		cur.first = now.UnixNano()
-		tr.store(key, &cur)
-		emit(event{kind: eventOpened, t: cur, key: key, from: cur.state})
-		return now, true
-	}
-	cur.first = old.first
-	tr.store(key, &cur)
-	if old.state != cur.state && old.gen != tr.gen {
-		emit(event{kind: eventStateChanged, t: cur, key: key, from: old.state, age: now.Sub(time.Unix(0, old.first))})
-	}
-	return time.Unix(0, old.first), true
+	r.past.first = time.Unix(0, cur.first)
+	r.age = tr.now.Sub(r.past.first)
+	return false
 }
 
-// sweep ends a complete gather: sockets not seen in it are closed, unless
-// alive says they still are (the kernel can skip a row when its table
-// changes between two reads, but the fd walk still found the socket).
-func (tr *tracker) sweep(now time.Time, alive func(sockKey) bool, emit func(event)) {
+// mayOpen reports whether a new socket of table tk is one the last gather
+// would have tracked had it been there: that gather read the table whole
+// and had room for all. On the first gather, with emit_initial only.
+func (tr *tracker) mayOpen(tk tableKey) bool {
+	if tr.gathers == 0 {
+		return tr.emitInitial
+	}
+	return tr.lastFull == 0 && tr.lastWhole[tk]
+}
+
+// gone is the socket of key as the tracker last knew it.
+func (tr *tracker) gone(key sockKey, s seen) gone {
+	d := tr.details[key]
+	p := tr.procs[s.pid]
+	return gone{
+		netns: key.netns, inode: key.inode,
+		local: d.local, remote: d.remote, state: s.state, dir: d.dir, first: time.Unix(0, s.first),
+		owner: owner{pid: s.pid, fd: s.fd, start: s.start, name: p.name, container: p.container},
+	}
+}
+
+// remember records what the walk found of a process, for the sockets it
+// owns while a later walk cannot read it.
+func (tr *tracker) remember(pid int32, p procInfo) {
+	tr.procs[pid] = p
+}
+
+// sweep ends a gather: what the tables and the walk proved decides the fate
+// of each socket this gather did not list. It is closed when its table was
+// read whole, unless a process still held it and this is the first such
+// gather (the kernel can skip a row when the table changes between two of
+// its reads). It is kept when its table was tried but not read whole. It
+// is forgotten, without an event, when its table was not even tried (a
+// namespace no process is in any more) and no process that could not be
+// walked may still own it. closed is called with each closed socket that
+// had an owner.
+func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 	for key, s := range tr.sockets {
 		if s.gen == tr.gen {
 			continue
 		}
-		if alive(key) {
-			s.gen = tr.gen
-			tr.sockets[key] = s
+		read, tried := f.tables[tableKey{netns: key.netns, v6: s.v6}]
+		switch {
+		case read == readWhole:
+			if !s.missed && f.held(key.inode) {
+				s.missed = true
+				tr.sockets[key] = s
+				continue
+			}
+			if s.pid != 0 && tr.events {
+				g := tr.gone(key, s)
+				closed(&g)
+			}
+		case tried, s.pid != 0 && f.unwalked(s.pid, s.start):
 			continue
 		}
 		delete(tr.sockets, key)
 		if tr.events {
-			t := join2(s, tr.details[key])
 			delete(tr.details, key)
-			emit(event{kind: eventClosed, t: t, key: key, from: t.state, age: now.Sub(time.Unix(0, t.first))})
 		}
 	}
-	tr.primed = true
+	for pid, p := range tr.procs {
+		if !f.walked(pid) && !f.unwalked(pid, p.start) {
+			delete(tr.procs, pid)
+		}
+	}
+	clear(tr.lastWhole)
+	for tk, read := range f.tables {
+		if read == readWhole {
+			tr.lastWhole[tk] = true
+		}
+	}
+	tr.lastFull = tr.full
+	tr.gathers++
 }
