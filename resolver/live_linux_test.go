@@ -340,13 +340,13 @@ func TestWalkLive(t *testing.T) {
 
 // permResult is what permChild reports on its standard output.
 type permResult struct {
-	UID          int
-	Found        bool // its own listener, with the right pid and fd
-	Stats        Stats
-	DeniedErrors int
-	Errors       int
-	Err          string
-	IsPermission bool
+	UID             int
+	Found           bool // its own listener, with the right pid and fd
+	Stats           Stats
+	DeniedErrors    int
+	Errors          int
+	Err             string
+	IsPermission    bool
 	Fixture         Stats
 	FixtureErr      string
 	FixtureOwner    []Owner
