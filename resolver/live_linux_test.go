@@ -444,8 +444,13 @@ func TestWalkPermission(t *testing.T) {
 		fxProc{pid: "10", comm: strp("open\n"), fds: map[string]string{"3": "socket:[5]"}},
 		fxProc{pid: "11", comm: strp("closed\n"), stat: statLine("11", "closed", 12345), fds: map[string]string{"3": "socket:[6]"}},
 	)
+	// An exited process not yet reaped: the kernel makes its fd directory
+	// root's, as for 12, but it is gone, not denied.
+	writeTree(t, root, fxProc{pid: "12", comm: strp("dead\n"),
+		stat: strings.Replace(statLine("12", "dead", 777), ") S ", ") Z ", 1), fds: map[string]string{"3": "socket:[7]"}})
 	require.NoError(t, os.Chmod(root, 0o755))
 	require.NoError(t, os.Chmod(filepath.Join(root, "11", "fd"), 0o000))
+	require.NoError(t, os.Chmod(filepath.Join(root, "12", "fd"), 0o000))
 
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=perm", "RESOLVER_TEST_FIXTURE="+root)
@@ -468,7 +473,7 @@ func TestWalkPermission(t *testing.T) {
 	require.True(t, res.IsPermission)
 	require.Regexp(t, `^\d+ process(es)? not readable: permission denied \(first: (open|readlink) /proc/\d+/fd(/\d+)?: permission denied\)$`, res.Err)
 
-	require.Equal(t, Stats{Processes: 1, Denied: 1, FDs: 1, Sockets: 1}, res.Fixture)
+	require.Equal(t, Stats{Processes: 1, Denied: 1, Gone: 1, FDs: 1, Sockets: 1}, res.Fixture)
 	require.Equal(t, []Owner{{Inode: 5, PID: 10, FD: 3}}, res.FixtureOwner)
 	require.Equal(t, []Unwalked{{PID: 11, StartTime: 12345, Reason: Denied}}, res.FixtureUnwalked,
 		"the denied process, with the start time its stat tells")
@@ -589,4 +594,70 @@ func socketInode(taskDir string, fd int32) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("fd %d of %s is no socket", fd, taskDir)
+}
+
+// TestWalkLiveUnderLoad walks again and again while processes come and go
+// and connections open and close around a child that holds its sockets: no
+// walk may miss one of them, or add one, even without an error. (The flake
+// of issue 15 looked like such a miss; the child had closed them.)
+func TestWalkLiveUnderLoad(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	require.NoError(t, err, "true(1) spawns the processes of the load")
+	sl, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer sl.Close()
+	shared, err := sl.(*net.TCPListener).File()
+	require.NoError(t, err)
+	defer shared.Close()
+	child, theirs := startLiveChild(t, shared)
+	sortSocks(theirs)
+
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	defer func() { close(stop); load.Wait() }()
+	load.Go(func() { // processes
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = exec.Command(truePath).Run()
+			}
+		}
+	})
+	load.Go(func() { // connections
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return
+		}
+		defer ln.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				continue
+			}
+			s, err := ln.Accept()
+			if err == nil {
+				s.Close()
+			}
+			c.Close()
+		}
+	})
+
+	r, err := New(Options{ProcRoot: "/proc"})
+	require.NoError(t, err)
+	for i := range 50 {
+		tab, err := r.Walk(context.Background())
+		if err != nil {
+			var de *DeniedError
+			require.ErrorAs(t, err, &de, "walk %d", i)
+			require.Equal(t, de.Error(), err.Error(), "walk %d: nothing but the denial summary", i)
+		}
+		require.Equal(t, theirs, ownedBy(t, tab, child), "walk %d", i)
+	}
 }

@@ -47,6 +47,20 @@ func parseStatStartTime(b []byte) (ticks uint64, ok bool) {
 	return parseUint(f[19])
 }
 
+// parseStatState returns field 3, the state (R, S, D, Z, ...), of the
+// content of /proc/<pid>/stat, or 0.
+func parseStatState(b []byte) byte {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := fields(b[i+1:], 1)
+	if len(f[0]) != 1 {
+		return 0
+	}
+	return f[0][0]
+}
+
 // fields returns the first n space- or tab-separated fields of b; missing
 // ones are empty. It does not allocate for n <= 20.
 func fields(b []byte, n int) [20][]byte {

@@ -340,6 +340,22 @@ func TestWalkFailed(t *testing.T) {
 	require.Equal(t, []Unwalked{{PID: 2, StartTime: 99, Reason: Failed}}, tab.Unwalked)
 }
 
+// A process whose descriptors were read but whose start time or namespace
+// could not be (here a stat that is a directory: EISDIR; in life EMFILE or
+// EIO) fails: a start time of 0 would read as a new process on the pid.
+func TestWalkMetaFailed(t *testing.T) {
+	root := buildTree(t,
+		fxProc{pid: "1", comm: strp("ok\n"), fds: map[string]string{"3": "socket:[1]"}},
+		fxProc{pid: "2", comm: strp("odd\n"), fds: map[string]string{"3": "socket:[2]"}},
+	)
+	require.NoError(t, os.Mkdir(filepath.Join(root, "2", "stat"), 0o755))
+	tab, err := walk(t, Options{ProcRoot: root})
+	require.EqualError(t, err, fmt.Sprintf("1 process could not be walked (first: open %s/2/stat: is a directory)", root))
+	require.Equal(t, Stats{Processes: 1, Failed: 1, FDs: 2, Sockets: 1}, tab.Stats)
+	require.Equal(t, []Owner{{Inode: 1, PID: 1, FD: 3}}, tab.Owners, "the failed process's owners are dropped")
+	require.Equal(t, []Unwalked{{PID: 2, Reason: Failed}}, tab.Unwalked)
+}
+
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name string

@@ -68,6 +68,17 @@ func (w *worker) fail(pid int32, pfd int, f failure) {
 	w.unwalked = append(w.unwalked, Unwalked{PID: pid, StartTime: w.startTime(pfd), Reason: reason})
 }
 
+// zombie reports whether the process whose directory is pfd has exited
+// (its state is Z or X) though its parent has not reaped it.
+func (w *worker) zombie(pfd int) bool {
+	b, e := readFile(pfd, cstr("stat\x00"), w.file)
+	if e != 0 {
+		return false
+	}
+	state := parseStatState(b)
+	return state == 'Z' || state == 'X'
+}
+
 // startTime reads the start time of the process whose directory is pfd,
 // or returns 0.
 func (w *worker) startTime(pfd int) uint64 {
@@ -107,15 +118,29 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 		return true
 	}
 
+	// A zombie's fd directory belongs to root, as its memory is gone: to
+	// another user a process that has exited, or whose leader thread has,
+	// looks denied. It is not.
 	fdfd, e := openat(pfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY)
-	if e != 0 {
+	zombie := (e == unix.EACCES || e == unix.EPERM) && w.zombie(pfd)
+	switch {
+	case zombie:
+	case e != 0:
 		w.fail(pid, pfd, failed("open", "fd", e))
 		return true
+	default:
+		defer unix.Close(fdfd)
 	}
-	defer unix.Close(fdfd)
 
 	start := len(w.owners)
-	stopped, nfd, f := w.walkFDs(done, fdfd, pid, int32(slot))
+	var (
+		stopped bool
+		nfd     int
+		f       failure
+	)
+	if !zombie {
+		stopped, nfd, f = w.walkFDs(done, fdfd, pid, int32(slot))
+	}
 	// A thread-group leader that called pthread_exit while its other
 	// threads run is a zombie with an empty fd directory, and ns/net gone:
 	// its descriptors and namespace are those of its live threads. ss -p
@@ -123,7 +148,12 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 	// and no other thread to find.
 	nsdir := pfd
 	if nfd == 0 && f.err == 0 && !stopped {
-		if tfd := w.liveThread(pfd, pid); tfd >= 0 {
+		tfd := w.liveThread(pfd, pid)
+		if tfd < 0 && zombie {
+			w.stats.Gone++ // it has exited: its files are closed
+			return true
+		}
+		if tfd >= 0 {
 			defer unix.Close(tfd)
 			switch tfdfd, e := openat(tfd, cstr("fd\x00"), unix.O_RDONLY|unix.O_DIRECTORY); e {
 			case 0:
@@ -144,14 +174,18 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 		w.fail(pid, pfd, f)
 		return true
 	}
-	w.stats.Processes++
-	w.stats.Sockets += len(w.owners) - start
 	// status and stat cost the kernel more than a whole small fd
 	// directory: read them only for the processes the join needs.
 	if len(w.owners) > start {
-		w.readMeta(pfd, nsdir, &p, opts)
+		if f := w.readMeta(pfd, nsdir, &p, opts); f.err != 0 {
+			w.owners = w.owners[:start]
+			w.fail(pid, pfd, f)
+			return !stopped
+		}
 		*out = p
 	}
+	w.stats.Processes++
+	w.stats.Sockets += len(w.owners) - start
 	if stopped {
 		w.stats.Stopped++
 		start := p.StartTime
@@ -164,13 +198,18 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 }
 
 // readMeta reads the cheap per-process facts, ns/net from nsdir (the
-// process's directory, or a live thread's). Each one that cannot be read is
-// left at its fallback: the process itself was there when its fd directory
-// was opened.
-func (w *worker) readMeta(pfd, nsdir int, p *Process, opts *Options) {
+// process's directory, or a live thread's). A file that is not there (a
+// fixture's, or one of a process that is exiting) leaves its fact at its
+// fallback. Any other error (EMFILE, EIO, EACCES) fails the process: a
+// start time or a namespace that could not be read is not a fact.
+func (w *worker) readMeta(pfd, nsdir int, p *Process, opts *Options) failure {
 	uidOK := false
-	if b, e := readFile(pfd, cstr("status\x00"), w.file); e == 0 {
+	switch b, e := readFile(pfd, cstr("status\x00"), w.file); e {
+	case 0:
 		p.UID, uidOK = parseStatusUID(b)
+	case unix.ENOENT, unix.ESRCH:
+	default:
+		return failed("open", "status", e)
 	}
 	if !uidOK {
 		var st unix.Stat_t
@@ -178,16 +217,29 @@ func (w *worker) readMeta(pfd, nsdir int, p *Process, opts *Options) {
 			p.UID = st.Uid
 		}
 	}
-	p.StartTime = w.startTime(pfd)
+	switch b, e := readFile(pfd, cstr("stat\x00"), w.file); e {
+	case 0:
+		p.StartTime, _ = parseStatStartTime(b)
+	case unix.ENOENT, unix.ESRCH:
+	default:
+		return failed("open", "stat", e)
+	}
 	var st unix.Stat_t
-	if unix.Fstatat(nsdir, "ns/net", &st, 0) == nil {
+	if err := unix.Fstatat(nsdir, "ns/net", &st, 0); err == nil {
 		p.NetNS = st.Ino
+	} else if e := errno(err); e != unix.ENOENT && e != unix.ESRCH {
+		return failed("stat", "ns/net", e)
 	}
 	if opts.Cgroup {
-		if b, e := readFile(pfd, cstr("cgroup\x00"), w.file); e == 0 {
+		switch b, e := readFile(pfd, cstr("cgroup\x00"), w.file); e {
+		case 0:
 			p.Cgroup = cleanText(b, MaxCgroupLen)
+		case unix.ENOENT, unix.ESRCH:
+		default:
+			return failed("open", "cgroup", e)
 		}
 	}
+	return failure{}
 }
 
 // liveThread opens the directory of a thread of pid other than pid itself,
