@@ -26,8 +26,11 @@ import (
 
 // childEnv switches the test binary into a helper process that holds a
 // listener and one connection to it, prints what the parent must find, and
-// waits for stdin to close.
-const childEnv = "TCPCONN_TEST_CHILD"
+// waits for stdin to close. nameEnv, when set, is the name it takes.
+const (
+	childEnv = "TCPCONN_TEST_CHILD"
+	nameEnv  = "TCPCONN_TEST_NAME"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
@@ -36,6 +39,14 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(churnEnv) == "1" {
 		churn()
+		return
+	}
+	if os.Getenv(faultsEnv) == "1" {
+		gatherFaults()
+		return
+	}
+	if os.Getenv(exitEnv) != "" {
+		holdShared()
 		return
 	}
 	os.Exit(m.Run())
@@ -53,6 +64,12 @@ func (w want) key() string {
 }
 
 func holdSockets() {
+	if name := os.Getenv(nameEnv); name != "" {
+		if err := testchild.SetName(name); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("error", err)

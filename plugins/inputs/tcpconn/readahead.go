@@ -37,7 +37,7 @@ func newReadAhead(buffers, size int) *readAhead {
 }
 
 // start reads r from now on. The previous reading must have been ended by
-// stop.
+// end.
 func (ra *readAhead) start(r io.Reader) {
 	ra.cur, ra.off, ra.err = nil, 0, nil
 	ra.stop = make(chan struct{})

@@ -11,10 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/filter"
 	"github.com/influxdata/telegraf/plugins/inputs"
 
@@ -27,21 +27,7 @@ var sampleConfig string
 
 // TCPConn is the inputs.tcpconn plugin.
 type TCPConn struct {
-	ProcRoot             string          `toml:"proc_root"`
-	Protocols            []string        `toml:"protocols"`
-	States               []string        `toml:"states"`
-	ProcessNames         []string        `toml:"process_names"`
-	IncludeUnowned       bool            `toml:"include_unowned"`
-	Timeout              config.Duration `toml:"timeout"`
-	MaxConnectionMetrics int             `toml:"max_connection_metrics"`
-	MaxSockets           *int            `toml:"max_sockets" deprecated:"1.37.0;2.0.0;use 'max_connection_metrics' instead"`
-	Namespaces           string          `toml:"namespaces"`
-
-	Metrics            []string `toml:"metrics"`
-	EmitInitial        bool     `toml:"emit_initial"`
-	MaxTracked         int      `toml:"max_tracked"`
-	SummaryGroupBy     []string `toml:"summary_group_by"`
-	FoldEphemeralPorts bool     `toml:"fold_ephemeral_ports"`
+	Options
 
 	Log telegraf.Logger `toml:"-"`
 
@@ -50,6 +36,9 @@ type TCPConn struct {
 	procfs   *procfsSource
 	join     join
 	conns    *connections // nil without "connection"; for the debug line
+	// beforeWalk, in tests, is called with the name of each process
+	// before its descriptors are read: a fault can happen mid-walk.
+	beforeWalk func(name string)
 	// read holds the tables some gather has read: one that is missing now
 	// is an error, one that never was (tcp6 with IPv6 disabled) is not.
 	read map[tableKey]bool
@@ -103,6 +92,15 @@ func (t *TCPConn) Init() error {
 		}
 		opts.Match = f.Match
 	}
+	if hook, match := t.beforeWalk, opts.Match; hook != nil {
+		opts.Match = func(name string) bool {
+			if match != nil && !match(name) {
+				return false
+			}
+			hook(name)
+			return true
+		}
+	}
 	if t.Timeout <= 0 {
 		return fmt.Errorf("config option \"timeout\": must be positive, got %q", time.Duration(t.Timeout))
 	}
@@ -135,7 +133,7 @@ func (t *TCPConn) Init() error {
 		return fmt.Errorf("resolver: %w", err)
 	}
 	t.resolver = r
-	t.procfs = newProcfsSource(t.ProcRoot, time.Duration(t.Timeout))
+	t.procfs = newProcfsSource(t.ProcRoot)
 	t.read = make(map[tableKey]bool)
 	return nil
 }
@@ -231,31 +229,42 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	walk, walkErrs := t.walk(deadline)
 	walked := time.Since(start)
 	t.join.begin(acc, walk, start)
-	var readable int
-	var firstErr error
+	var (
+		readable int
+		errs     []error
+		late     []string // what the deadline cut short, for one timeout error
+	)
 	tried := make(map[tableKey]bool, 2)
 	for _, ns := range t.namespaces(walk) {
 		t.join.enterNamespace(ns.netns)
+		gone := false
 		for _, tb := range t.tables {
 			tk := tableKey{netns: ns.netns, v6: tb.v6}
 			tried[tk] = true
 			t.join.enterTable(tb.v6)
+			if gone {
+				t.join.tableRead(readNone)
+				continue // the namespace's error is reported once
+			}
 			read, err := t.procfs.read(ns, tb, deadline, &t.join)
 			t.join.tableRead(read)
 			if read != readNone {
 				readable++
 				t.read[tk] = true
 			}
-			if tb.v6 && errors.Is(err, errTableAbsent) && !t.read[tk] {
+			var cut *deadlineError
+			switch {
+			case err == nil:
+			case tb.v6 && errors.Is(err, errTableAbsent) && !t.read[tk]:
 				// A kernel booted with ipv6.disable=1 has no tcp6 table.
 				t.Log.Debugf("Skipping %s table: %v", tb.protocol, err)
-				err = nil
-			}
-			if err != nil {
-				acc.AddError(err)
-				if firstErr == nil {
-					firstErr = err
-				}
+			case errors.Is(err, errNamespaceGone):
+				gone = true
+				errs = append(errs, err)
+			case errors.As(err, &cut):
+				late = append(late, cut.Error())
+			default:
+				errs = append(errs, err)
 			}
 		}
 	}
@@ -267,7 +276,18 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	for _, err := range t.join.finish() {
 		acc.AddError(err)
 	}
+	timedOut := false
 	for _, err := range walkErrs {
+		if errors.Is(err, context.DeadlineExceeded) && len(late) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(late, "; "))
+			timedOut = true
+		}
+		errs = append(errs, err)
+	}
+	if len(late) > 0 && !timedOut {
+		errs = append(errs, fmt.Errorf("timeout %s: %s", time.Duration(t.Timeout), strings.Join(late, "; ")))
+	}
+	for _, err := range errs {
 		acc.AddError(err)
 	}
 	st := &walk.Stats
@@ -279,8 +299,8 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 		st.Processes, walked.Round(time.Millisecond), st.Gone, st.Denied, st.Skipped, st.ExitedLeaders,
 		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped)
 	if readable == 0 {
-		if firstErr != nil {
-			return fmt.Errorf("no TCP table could be read: %w", firstErr)
+		if len(errs) > 0 {
+			return fmt.Errorf("no TCP table could be read: %w", errs[0])
 		}
 		return errors.New("no TCP table could be read")
 	}
@@ -318,15 +338,6 @@ func (t *TCPConn) walk(deadline time.Time) (*resolver.Table, []error) {
 
 func init() {
 	inputs.Add("tcpconn", func() telegraf.Input {
-		return &TCPConn{
-			Protocols:            []string{"tcp4", "tcp6"},
-			Timeout:              config.Duration(5 * time.Second),
-			MaxConnectionMetrics: 100000,
-			Namespaces:           "host",
-			Metrics:              []string{"connection"},
-			MaxTracked:           1000000,
-			SummaryGroupBy:       []string{"process_name", "state"},
-			FoldEphemeralPorts:   true,
-		}
+		return &TCPConn{Options: defaultOptions()}
 	})
 }

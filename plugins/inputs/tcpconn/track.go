@@ -65,7 +65,8 @@ type tracker struct {
 	// whether it had room to track every socket.
 	lastWhole map[tableKey]bool
 	lastFull  int
-	full      int // sockets not tracked in this gather for want of room
+	full      int        // sockets not tracked in this gather for want of room
+	kept      []tableKey // tables not tried whose sockets a sweep keeps
 }
 
 func newTracker(limit int, events, emitInitial bool) *tracker {
@@ -120,9 +121,9 @@ func (tr *tracker) observe(key sockKey, r *row, f *facts) (dup bool) {
 		if o != nil && tr.mayOpen(r.table) {
 			r.past.change = opened
 		}
-	case o != nil && old.pid == o.pid && old.start != o.start:
+	case o != nil && old.pid == o.pid && old.start != o.start && old.start != 0 && o.start != 0:
 		// The pid was reused by a new process: a new owner, so a new
-		// socket.
+		// socket. A start time of 0 is unknown, and proves nothing.
 		r.past.change, r.past.ended = reopened, tr.gone(key, old)
 	default:
 		cur.first = old.first
@@ -167,7 +168,9 @@ func (tr *tracker) remember(pid int32, p procInfo) {
 }
 
 // sweep ends a gather: what the tables and the walk proved decides the fate
-// of each socket this gather did not list. It is closed when its table was
+// of each socket this gather did not list. A table it keeps sockets of
+// without the gather having tried it is added to f as not read, for the
+// stages that finish after it. It is closed when its table was
 // read whole, unless a process still held it and this is the first such
 // gather (the kernel can skip a row when the table changes between two of
 // its reads). It is kept when its table was tried but not read whole. It
@@ -192,7 +195,12 @@ func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 				g := tr.gone(key, s)
 				closed(&g)
 			}
-		case tried, s.pid != 0 && f.unwalked(s.pid, s.start):
+		case tried:
+			continue
+		case s.pid != 0 && f.unwalked(s.pid, s.start):
+			// Its namespace was not even listed, as its owner could not be
+			// walked: the table is one the gather could not read.
+			tr.kept = append(tr.kept, tableKey{netns: key.netns, v6: s.v6})
 			continue
 		}
 		delete(tr.sockets, key)
@@ -200,6 +208,10 @@ func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 			delete(tr.details, key)
 		}
 	}
+	for _, tk := range tr.kept {
+		f.tables[tk] = readNone
+	}
+	tr.kept = tr.kept[:0]
 	for pid, p := range tr.procs {
 		if !f.walked(pid) && !f.unwalked(pid, p.start) {
 			delete(tr.procs, pid)
