@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
-	"regexp"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/models"
 	"github.com/influxdata/telegraf/plugins/inputs"
+	"github.com/influxdata/toml"
 
 	_ "github.com/tcpconn/telegraf-tcpconn/plugins/inputs/tcpconn"
 )
@@ -89,6 +89,7 @@ func run(configFile string, pollInterval time.Duration, pollDisabled, once, usag
 	if err != nil {
 		return err
 	}
+	warnDeprecated(input, log)
 
 	// What Telegraf's shim does before its Run loop, with a logger whose
 	// lines execd reads at their level. The loop itself is not Telegraf's:
@@ -138,40 +139,58 @@ func loadInput(path string) (telegraf.Input, error) {
 	c := config.NewConfig()
 	c.Agent.Quiet = true
 	if err := c.LoadConfigData(data, path); err != nil {
-		return nil, fmt.Errorf("loading %s: %s", path, nameOptions(err.Error()))
+		return nil, fmt.Errorf("loading %s: %w", path, optionError(err))
 	}
-	var found telegraf.Input
-	for _, ri := range c.Inputs {
-		if ri.Config.Name != pluginName {
-			return nil, fmt.Errorf("loading %s: only [[inputs.%s]] is supported, found [[inputs.%s]]", path, pluginName, ri.Config.Name)
-		}
-		if found != nil {
-			return nil, fmt.Errorf("loading %s: more than one [[inputs.%s]]; run one tcpconn per table", path, pluginName)
-		}
-		found = ri.Input
-	}
-	if found == nil {
+	// The shim registers this one plugin, so the loader has refused any
+	// other table already.
+	switch len(c.Inputs) {
+	case 0:
 		return nil, fmt.Errorf("loading %s: no [[inputs.%s]] table", path, pluginName)
+	case 1:
+		return c.Inputs[0].Input, nil
 	}
-	return found, nil
+	return nil, fmt.Errorf("loading %s: more than one [[inputs.%s]]; run one tcpconn per table", path, pluginName)
 }
 
-// goField is how Telegraf's loader names the field of a value of the wrong
-// type, e.g. "(tcpconn.TCPConn.MaxSockets)".
-var goField = regexp.MustCompile(`\(\w+\.\w+\.(\w+)\)`)
+// optionError names the option a user wrote where Telegraf's loader names
+// the Go field of a value of the wrong type: "line 2:
+// (tcpconn.TCPConn.MaxSockets) ..." becomes "line 2: config option
+// "max_sockets": ...". Any other error is returned as it is.
+func optionError(err error) error {
+	var le *toml.LineError
+	if !errors.As(err, &le) || le.StructField == "" {
+		return err
+	}
+	goName := le.StructField[strings.LastIndexByte(le.StructField, '.')+1:]
+	f, ok := reflect.TypeOf(inputs.Inputs[pluginName]()).Elem().FieldByName(goName)
+	if !ok {
+		return err
+	}
+	option, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	return fmt.Errorf("line %d: config option %q: %w", le.Line, option, le.Err)
+}
 
-// nameOptions rewrites Go field names in a loader error to the option names
-// a user wrote: (tcpconn.TCPConn.MaxSockets) becomes option "max_sockets".
-func nameOptions(msg string) string {
-	plugin := reflect.TypeOf(inputs.Inputs[pluginName]()).Elem()
-	return goField.ReplaceAllStringFunc(msg, func(m string) string {
-		f, ok := plugin.FieldByName(goField.FindStringSubmatch(m)[1])
-		if !ok {
-			return m
+// warnDeprecated logs a warning for each deprecated option set in the
+// configuration, as Telegraf's loader does: the loader compares the
+// option's version with its own, which a binary not built by Telegraf's
+// release does not know, and then stays silent.
+func warnDeprecated(input telegraf.Input, log telegraf.Logger) {
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			switch {
+			case !f.IsExported():
+			case f.Anonymous && f.Type.Kind() == reflect.Struct:
+				walk(v.Field(i)) // the plugin's embedded Options
+			case f.Tag.Get("deprecated") != "" && !v.Field(i).IsZero():
+				parts := strings.Split(f.Tag.Get("deprecated"), ";") // since;[removal;]notice
+				option, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+				log.Warnf("DeprecationWarning: Option %q of plugin \"inputs.%s\" deprecated: %s", option, pluginName, parts[len(parts)-1])
+			}
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		return fmt.Sprintf("config option %q:", name)
-	})
+	}
+	walk(reflect.ValueOf(input).Elem())
 }
 
 // gatherOnce runs one gather; its metrics reach stdout while it runs.

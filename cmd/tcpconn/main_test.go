@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,11 +31,13 @@ func TestLoadInputErrorsNameTheOption(t *testing.T) {
 	tests := []struct {
 		config, want string
 	}{
+		{"[[inputs.tcpconn]]\n  max_connection_metrics = \"many\"\n", `line 2: config option "max_connection_metrics": cannot unmarshal`},
 		{"[[inputs.tcpconn]]\n  max_sockets = \"many\"\n", `line 2: config option "max_sockets": cannot unmarshal`},
 		{"[[inputs.tcpconn]]\n  timeout = \"soon\"\n", `line 2: config option "timeout": time: invalid duration "soon"`},
 		{"[[inputs.tcpconn]]\n  include_unowned = 1\n", `config option "include_unowned":`},
 		{"[[inputs.tcpconn]]\n  state = [\"LISTEN\"]\n", `"state"`},
-		{"[[inputs.cpu]]\n", `cpu`},
+		// The shim registers one plugin: the loader refuses any other.
+		{"[[inputs.cpu]]\n", "undefined but requested input: cpu"},
 		{"[[inputs.tcpconn]]\n[[inputs.tcpconn]]\n", "more than one"},
 		{"# nothing\n", "no [[inputs.tcpconn]]"},
 	}
@@ -122,4 +125,22 @@ func TestServe(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not return when stdin closed")
 	}
+}
+
+// A deprecated option still works, with the warning Telegraf's loader
+// gives.
+func TestDeprecatedOption(t *testing.T) {
+	var logged bytes.Buffer
+	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_sockets = 7\n"))
+	require.NoError(t, err)
+	warnDeprecated(input, newExecdLogger(&logged, telegraf.Info))
+	require.Equal(t, "W! DeprecationWarning: Option \"max_sockets\" of plugin \"inputs.tcpconn\" deprecated: use 'max_connection_metrics' instead\n", logged.String())
+	require.NoError(t, initInput(input, newExecdLogger(io.Discard, telegraf.Info)))
+	require.Equal(t, 7, reflect.ValueOf(input).Elem().FieldByName("MaxConnectionMetrics").Interface(), "the old name sets the new option")
+
+	logged.Reset()
+	input, err = loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_connection_metrics = 7\n"))
+	require.NoError(t, err)
+	warnDeprecated(input, newExecdLogger(&logged, telegraf.Info))
+	require.Empty(t, logged.String())
 }

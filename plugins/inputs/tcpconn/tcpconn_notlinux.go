@@ -1,7 +1,7 @@
 //go:build !linux
 
 // Package tcpconn is the Telegraf input plugin inputs.tcpconn. It reads the
-// Linux proc filesystem, so on other platforms it refuses to start.
+// Linux kernel's socket tables, so on other platforms it refuses to start.
 package tcpconn
 
 import (
@@ -15,28 +15,26 @@ import (
 //go:embed sample.conf
 var sampleConfig string
 
-// TCPConn is the inputs.tcpconn plugin. Its options are accepted so that a
-// shared configuration still loads; Init then says why it cannot run.
+// TCPConn is the inputs.tcpconn plugin. It takes every option of the Linux
+// plugin, so that a shared configuration loads; Init then says why it
+// cannot run.
 type TCPConn struct {
-	ProcRoot       string   `toml:"proc_root"`
-	Protocols      []string `toml:"protocols"`
-	States         []string `toml:"states"`
-	ProcessNames   []string `toml:"process_names"`
-	IncludeUnowned bool     `toml:"include_unowned"`
-	Timeout        string   `toml:"timeout"`
-	MaxSockets     int      `toml:"max_sockets"`
+	Options
 
 	Log telegraf.Logger `toml:"-"`
 }
 
+// SampleConfig returns the plugin's sample configuration (sample.conf).
 func (*TCPConn) SampleConfig() string { return sampleConfig }
 
+// Init fails: the plugin reads files that only Linux has.
 func (*TCPConn) Init() error {
-	return errors.New("the tcpconn plugin is only supported on Linux: it reads /proc/<pid>/fd and /proc/net/tcp")
+	return errors.New("the tcpconn plugin is only supported on Linux: it reads /proc/<pid>/fd and the kernel's TCP tables")
 }
 
+// Gather does nothing: Init has failed.
 func (*TCPConn) Gather(telegraf.Accumulator) error { return nil }
 
 func init() {
-	inputs.Add("tcpconn", func() telegraf.Input { return &TCPConn{} })
+	inputs.Add("tcpconn", func() telegraf.Input { return &TCPConn{Options: defaultOptions()} })
 }
