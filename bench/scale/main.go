@@ -11,7 +11,7 @@
 // directory first:
 //
 //	go run ./bench/scale -sizes 2k,20k,200k
-//	go run ./bench/scale -sizes 200k -profile /tmp/prof   # and profile tcpconn in-process
+//	go run ./bench/scale -sizes 200k -profile /tmp/prof   # and profile tcpconn -once
 //
 // The peers:
 //
@@ -49,7 +49,7 @@ func main() {
 		sizes   = flag.String("sizes", "2k,20k,200k", "comma-separated socket counts (2 sockets per connection), such as 2k,20k,200k")
 		runs    = flag.Int("runs", 0, "timed runs per peer and size; 0: 5 up to 20k sockets, 3 above")
 		peers   = flag.String("peers", "", "comma-separated peers to run (default: all): "+strings.Join(peerNames(), ","))
-		profile = flag.String("profile", "", "directory: at the largest size, profile tcpconn in-process (bench/cmd/profile) into cpu.prof and mem.prof there")
+		profile = flag.String("profile", "", "directory: at the largest size, profile tcpconn -once into cpu.prof there")
 		keep    = flag.Bool("keep", false, "keep the directory of built binaries")
 	)
 	flag.Parse()
@@ -73,7 +73,7 @@ type peer struct {
 var allPeers = []peer{
 	{
 		name: "tcpconn",
-		what: "`bin/tcpconn -once` with `max_sockets = 0` and `timeout = \"60s\"`: walk, parse, join, metrics, line protocol to /dev/null",
+		what: "`bin/tcpconn -once` with `max_connection_metrics = 0` and `timeout = \"60s\"`: walk, parse, join, metrics, line protocol to /dev/null",
 		argv: func(dir string) []string {
 			return []string{filepath.Join(dir, "tcpconn"), "-once", "-config", filepath.Join(dir, "tcpconn.conf")}
 		},
@@ -243,21 +243,21 @@ func printMachine() {
 	fmt.Println()
 }
 
-// build builds the Go peers, the load generator and the profiler into dir,
+// build builds the Go peers and the load generator into dir,
 // from the current tree, and writes tcpconn's configuration.
 func build(dir string) error {
 	start := time.Now()
 	cmd := exec.Command("go", "build", "-o", dir+"/",
-		"./cmd/tcpconn", "./bench/cmd/loadgen", "./bench/cmd/profile", "./bench/cmd/rusage",
+		"./cmd/tcpconn", "./bench/cmd/loadgen", "./bench/cmd/rusage",
 		"./bench/peers/gopsutil", "./bench/peers/procfsjoin", "./bench/peers/floor")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building the peers (run from the module root): %w", err)
 	}
-	// The default max_sockets (100000) would drop half of the 200k load,
-	// and the default timeout (5s) cuts a 200k gather short on a busy
-	// two-core machine.
-	conf := "[[inputs.tcpconn]]\n  max_sockets = 0\n  timeout = \"60s\"\n"
+	// The default max_connection_metrics (100000) would drop half of the
+	// 200k load, and the default timeout (5s) cuts a 200k gather short on
+	// a busy two-core machine.
+	conf := "[[inputs.tcpconn]]\n  max_connection_metrics = 0\n  timeout = \"60s\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "tcpconn.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -676,31 +676,27 @@ func summarise(all []sizeResult) {
 	fmt.Println()
 }
 
-// profile runs tcpconn's gather in-process against the live load, with CPU
-// and heap profiles.
+// profile runs tcpconn -once against the live load with a CPU profile: the
+// shim's own path, the one the tcpconn peer times.
 func profile(dir, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(dir, "profile"),
-		"-cpuprofile", filepath.Join(out, "cpu.prof"),
-		"-memprofile", filepath.Join(out, "mem.prof"))
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	fmt.Println("### In-process profile of tcpconn (bench/cmd/profile)")
-	fmt.Println()
-	fmt.Println("```text")
-	err := cmd.Run()
-	fmt.Println("```")
-	fmt.Println()
-	if err != nil {
+	cpu := filepath.Join(out, "cpu.prof")
+	argv := append(allPeers[0].argv(dir), "-cpuprofile", cpu)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil { // line protocol to /dev/null
 		return fmt.Errorf("profile: %w", err)
 	}
-	// Keep the binary next to the profiles for pprof.
-	b, err := os.ReadFile(filepath.Join(dir, "profile"))
+	fmt.Printf("### Profile of `tcpconn -once -cpuprofile` (%v)\n\n", time.Since(start).Round(time.Millisecond))
+	// Keep the binary next to the profile for pprof.
+	b, err := os.ReadFile(argv[0])
 	if err == nil {
-		err = os.WriteFile(filepath.Join(out, "profile.bin"), b, 0o755)
+		err = os.WriteFile(filepath.Join(out, "tcpconn.bin"), b, 0o755)
 	}
-	fmt.Printf("profiles: go tool pprof -top %s/cpu.prof; go tool pprof -sample_index=alloc_space -top %s/mem.prof\n\n", out, out)
+	fmt.Printf("profile: go tool pprof -top %s/tcpconn.bin %s\n\n", out, cpu)
 	return err
 }
 
