@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
@@ -117,11 +116,7 @@ func gatherFaults() {
 		if err := p.Gather(&acc); err != nil {
 			acc.AddError(err)
 		}
-		var b strings.Builder
-		for _, m := range acc.GetTelegrafMetrics() {
-			b.WriteString(metricLine(m))
-		}
-		out.Metrics[i] = b.String()
+		out.Metrics[i] = strings.Join(canonical(acc.GetTelegrafMetrics()), "\n") + "\n"
 		for _, err := range acc.Errors {
 			out.Errors[i] = append(out.Errors[i], err.Error())
 		}
@@ -160,23 +155,6 @@ func gatherFaults() {
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
 	}
-}
-
-// metricLine prints a metric as one canonical line without its time and
-// the fields that hold a time.
-func metricLine(m telegraf.Metric) string {
-	b := []byte(m.Name())
-	for _, tag := range m.TagList() {
-		b = fmt.Appendf(b, ",%s=%s", tag.Key, tag.Value)
-	}
-	var fields []string
-	for _, f := range m.FieldList() {
-		if f.Key != "age_s" && f.Key != "duration_s" {
-			fields = append(fields, fmt.Sprintf("%s=%v", f.Key, f.Value))
-		}
-	}
-	slices.Sort(fields)
-	return string(b) + " " + strings.Join(fields, ",") + "\n"
 }
 
 // faultyReader reads r, then, after a number of bytes, sleeps once or
@@ -652,10 +630,10 @@ func TestFaultExitMidWalk(t *testing.T) {
 				SummaryGroupBy: []string{"state", "local_port"}, KillAt: "fm-parent", KillPID: parent}
 			out := runFaults(t, exe, true, plan, nil)
 
-			require.Contains(t, out.Metrics[0], fmt.Sprintf("pid=%d,process_name=fm-parent", parent))
+			require.Contains(t, out.Metrics[0], fmt.Sprintf(`pid="%d",process_name="fm-parent"`, parent))
 			for g := 1; g <= 2; g++ {
-				require.Contains(t, out.Metrics[g], fmt.Sprintf("pid=%d,process_name=fm-heir", heir), "the heir holds the listener")
-				require.NotContains(t, out.Metrics[g], "process_name=fm-parent")
+				require.Contains(t, out.Metrics[g], fmt.Sprintf(`pid="%d",process_name="fm-heir"`, heir), "the heir holds the listener")
+				require.NotContains(t, out.Metrics[g], `process_name="fm-parent"`)
 				for line := range strings.Lines(out.Metrics[g]) {
 					require.False(t, strings.HasPrefix(line, measurementEvent+","), "an event: %s", line)
 				}
@@ -665,7 +643,7 @@ func TestFaultExitMidWalk(t *testing.T) {
 			group := func(metrics string) []string {
 				var s []string
 				for line := range strings.Lines(metrics) {
-					if strings.HasPrefix(line, fmt.Sprintf("%s,local_port=%d,state=LISTEN ", measurementSummary, port)) {
+					if strings.HasPrefix(line, fmt.Sprintf(`%s,local_port="%d",state="LISTEN" `, measurementSummary, port)) {
 						s = append(s, line)
 					}
 				}
