@@ -35,6 +35,8 @@ type Walker struct {
 	table  resolver.Table
 	dec    decoder
 	lister procLister
+
+	afterRead func() // a test's hook, called after each read
 }
 
 // New checks that the bpf walk can see what a /proc walk of opts.ProcRoot
@@ -246,6 +248,9 @@ func (w *Walker) read(ctx context.Context) error {
 				return fmt.Errorf("bpf walk: %w", derr)
 			}
 			n = copy(w.buf, w.buf[used:n])
+		}
+		if w.afterRead != nil {
+			w.afterRead()
 		}
 		switch {
 		case err == io.EOF:
