@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"unsafe"
@@ -77,8 +78,9 @@ const (
 
 // probe tells why the kernel did not show the files of pid, from
 // <root>/<pid>/stat (readable by anyone) and, for a user process, its fd
-// directory. errno is why it is hidden, when it is.
-func (l *procLister) probe(root string, pid int32) (unseen, unix.Errno) {
+// directory. errno is why it is hidden, when it is; start is its start
+// time, when stat could tell it.
+func (l *procLister) probe(root string, pid int32) (why unseen, errno unix.Errno, start uint64) {
 	l.path = append(l.path[:0], root...)
 	l.path = append(l.path, '/')
 	l.path = strconv.AppendInt(l.path, int64(pid), 10)
@@ -88,30 +90,31 @@ func (l *procLister) probe(root string, pid int32) (unseen, unix.Errno) {
 	switch e {
 	case 0:
 	case unix.ENOENT, unix.ESRCH:
-		return gone, 0
+		return gone, 0, 0
 	default:
-		return hidden, e
+		return hidden, e, 0
 	}
-	if state, flags, ok := parseStatFlags(b); ok && (flags&pfKthread != 0 || state == 'Z' || state == 'X') {
-		return noFiles, 0
+	st, ok := parseStat(b)
+	if ok && (st.flags&pfKthread != 0 || st.state == 'Z' || st.state == 'X') {
+		return noFiles, 0, st.start
 	}
 	l.path = append(l.path[:dir], "/fd\x00"...)
 	fd, e := openat(unix.AT_FDCWD, l.path, unix.O_RDONLY|unix.O_DIRECTORY)
 	switch e {
 	case 0:
 	case unix.ENOENT, unix.ESRCH:
-		return gone, 0
+		return gone, 0, 0
 	default:
-		return hidden, e
+		return hidden, e, st.start
 	}
 	defer unix.Close(fd)
 	for {
 		n, err := getdents(fd, l.dirBuf)
 		if err != nil {
-			return hidden, errno(err)
+			return hidden, errnoOf(err), st.start
 		}
 		if n <= 0 {
-			return noFiles, 0
+			return noFiles, 0, st.start
 		}
 		for b := l.dirBuf[:n]; ; {
 			var name []byte
@@ -119,23 +122,29 @@ func (l *procLister) probe(root string, pid int32) (unseen, unix.Errno) {
 				break
 			}
 			if _, ok := parsePID(name); ok { // an fd number
-				return hidden, unix.EPERM
+				return hidden, unix.EPERM, st.start
 			}
 		}
 	}
 }
 
-// parseStatFlags returns the state (field 3) and the flags (field 9) of
-// the content of /proc/<pid>/stat (proc_pid_stat(5)). The name in field 2
+// stat is what a probe reads of /proc/<pid>/stat (proc_pid_stat(5)).
+type stat struct {
+	state byte   // field 3
+	flags uint64 // field 9
+	start uint64 // field 22, starttime
+}
+
+// parseStat parses the content of /proc/<pid>/stat. The name in field 2
 // may hold spaces and parentheses: the fields are counted from the last
 // ')'.
-func parseStatFlags(b []byte) (state byte, flags uint64, ok bool) {
+func parseStat(b []byte) (stat, bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return stat{}, false
 	}
 	b = b[i+1:]
-	var f [7][]byte
+	var f [20][]byte // fields 3 to 22
 	for k := range f {
 		for len(b) > 0 && b[0] == ' ' {
 			b = b[1:]
@@ -147,10 +156,31 @@ func parseStatFlags(b []byte) (state byte, flags uint64, ok bool) {
 		f[k], b = b[:end], b[end:]
 	}
 	if len(f[0]) != 1 {
-		return 0, 0, false
+		return stat{}, false
 	}
-	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
-	return f[0][0], flags, err == nil
+	flags, ok1 := parseUint(f[6])
+	start, ok2 := parseUint(f[19])
+	return stat{state: f[0][0], flags: flags, start: start}, ok1 && ok2
+}
+
+// parseUint parses unsigned decimal digits, rejecting empty input, any
+// other byte and overflow.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
 }
 
 // parsePID parses a pid or an fd as the kernel names them: decimal digits,
@@ -225,7 +255,7 @@ func readFile(path, buf []byte) ([]byte, unix.Errno) {
 			continue
 		}
 		if err != nil {
-			return nil, errno(err)
+			return nil, errnoOf(err)
 		}
 		if m <= 0 {
 			break
@@ -235,7 +265,7 @@ func readFile(path, buf []byte) ([]byte, unix.Errno) {
 	return buf[:n], 0
 }
 
-func errno(err error) unix.Errno {
+func errnoOf(err error) unix.Errno {
 	var e unix.Errno
 	if errors.As(err, &e) {
 		return e

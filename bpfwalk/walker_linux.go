@@ -200,14 +200,14 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 		if d.seen[i] {
 			continue
 		}
-		switch why, e := w.lister.probe(root, pid); why {
+		switch why, e, start := w.lister.probe(root, pid); why {
 		case noFiles:
 			t.Stats.Processes++
 		case gone:
 			t.Stats.Gone++
 		case hidden:
 			t.Stats.Denied++
-			t.Unwalked = append(t.Unwalked, resolver.Unwalked{PID: pid, Reason: resolver.Denied})
+			t.Unwalked = append(t.Unwalked, resolver.Unwalked{PID: pid, StartTime: start, Reason: resolver.Denied})
 			if len(denied) == 0 {
 				denied = append(denied, fmt.Errorf("%s/%d: open files the task_file iterator does not show: %w", root, pid, e))
 			}
