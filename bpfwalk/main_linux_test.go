@@ -195,6 +195,16 @@ func liveChild() int {
 		fmt.Printf("error %v\n", err)
 		return 1
 	}
+	if name := os.Getenv("BPFWALK_COMM"); name != "" {
+		if err := testchild.SetName(name); err != nil {
+			return fail(err)
+		}
+	}
+	if os.Getenv("BPFWALK_LO_UP") != "" {
+		if err := loUp(); err != nil {
+			return fail(err)
+		}
+	}
 	closers, socks, err := openLoopback("tcp4", "127.0.0.1:0")
 	defer closeAll(closers)
 	if err != nil {
@@ -217,6 +227,21 @@ func liveChild() int {
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
+}
+
+// loUp brings up the loopback interface of a new network namespace.
+func loUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // startLiveChild starts liveChild, with shared as its fd 3 unless nil, and
