@@ -82,6 +82,7 @@ struct inode {
 } __attribute__((preserve_access_index));
 
 struct file {
+	const void *f_op;
 	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
@@ -357,6 +358,31 @@ static long write_proc(struct seq_file *seq, struct task_struct *task)
 	return bpf_seq_write(seq, r, len);
 }
 
+// The file operations of sockets, socket_file_ops (net/socket.c), learned
+// from the first file proven to be a socket. Once known, telling a socket
+// costs no read of its inode, which is one cache miss per file on a host
+// with many. It is a constant of the running kernel: kept from walk to walk.
+static const void *socket_fops;
+
+// is_socket tells whether file is a socket, one whose /proc link reads
+// "socket:[<i_ino>]": an inode of sockfs, all of whose files have
+// socket_file_ops, and only they (sock_from_file() relies on it). S_IFSOCK
+// alone would also take an O_PATH descriptor of a named Unix socket, which
+// /proc shows as its path. The ksym socket_file_ops would need its address
+// from /proc/kallsyms, which hides it without CAP_SYSLOG.
+static int is_socket(struct file *file)
+{
+	const void *fop = file->f_op;
+
+	if (socket_fops)
+		return fop == socket_fops;
+	struct inode *inode = file->f_inode;
+	if ((inode->i_mode & S_IFMT) != S_IFSOCK || inode->i_sb->s_magic != SOCKFS_MAGIC)
+		return 0;
+	socket_fops = fop;
+	return 1;
+}
+
 SEC("iter/task_file")
 int task_file(struct bpf_iter__task_file *ctx)
 {
@@ -398,15 +424,12 @@ int task_file(struct bpf_iter__task_file *ctx)
 			return 0;
 	}
 
-	struct inode *inode = file->f_inode;
-	// A socket's inode is on sockfs: its /proc link reads
-	// "socket:[<i_ino>]". S_IFSOCK alone would also take an O_PATH
-	// descriptor of a named Unix socket, which /proc shows as its path.
-	if ((inode->i_mode & S_IFMT) != S_IFSOCK || inode->i_sb->s_magic != SOCKFS_MAGIC) {
+	if (!is_socket(file)) {
 		state.announced = 1;
 		state.fds++;
 		return 0;
 	}
+	struct inode *inode = file->f_inode;
 	if (!state.emitted && write_proc(seq, task))
 		return 0;
 	struct sock_rec s = {.kind = REC_SOCK, .fd = ctx->fd, .ino = inode->i_ino};

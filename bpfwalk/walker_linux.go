@@ -35,6 +35,9 @@ type Walker struct {
 	table  resolver.Table
 	dec    decoder
 	lister procLister
+	// scratch and counts serve sortByInode.
+	scratch []resolver.Owner
+	counts  [1 << radixBits]int
 
 	afterRead func() // a test's hook, called after each read
 }
@@ -51,7 +54,9 @@ func New(opts Options) (*Walker, error) {
 	if err := checkProcRoot(opts.ProcRoot); err != nil {
 		return nil, err
 	}
-	if err := checkKernel(); err != nil {
+	// The kernel's BTF, parsed once for the check and the load.
+	cache := btf.NewCache()
+	if err := checkKernel(cache); err != nil {
 		return nil, err
 	}
 	spec, err := loadTaskFile()
@@ -62,7 +67,7 @@ func New(opts Options) (*Walker, error) {
 		return nil, fmt.Errorf("setting want_path: %w", err)
 	}
 	w := &Walker{opts: opts, buf: make([]byte, readBufSize)}
-	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&w.objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
 		return nil, loadError(err)
 	}
 	w.iter, err = link.AttachIter(link.IterOptions{Program: w.objs.TaskFile})
@@ -87,14 +92,13 @@ func Usable(procRoot string) error {
 }
 
 // checkKernel checks for the kernel's BTF and the task_file iterator in it,
-// so that their absence has a message of its own. cilium/ebpf caches the
-// parsed BTF, which the load then uses.
-func checkKernel() error {
+// so that their absence has a message of its own.
+func checkKernel(cache *btf.Cache) error {
 	const path = "/sys/kernel/btf/vmlinux"
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("bpf walk: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", err, errors.ErrUnsupported)
 	}
-	spec, err := btf.LoadKernelSpec()
+	spec, err := cache.Kernel()
 	if err != nil {
 		return fmt.Errorf("bpf walk: reading the kernel BTF %s: %w", path, err)
 	}
@@ -213,7 +217,7 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 			}
 		}
 	}
-	t.Sort()
+	w.sort()
 	if len(denied) > 0 {
 		return t, &resolver.DeniedError{Processes: t.Stats.Denied, First: denied[0]}
 	}
@@ -296,8 +300,15 @@ func (w *Walker) cutShort(err error) error {
 	} else {
 		t.Stats.Failed = len(t.Unwalked)
 	}
-	t.Sort()
+	w.sort()
 	return err
+}
+
+// sort puts the table in the order it documents.
+func (w *Walker) sort() {
+	t := &w.table
+	t.Owners, w.scratch = sortByInode(t.Owners, w.scratch, &w.counts)
+	t.Sort()
 }
 
 // Close releases the program and its iterator. The last table stays
