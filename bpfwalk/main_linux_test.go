@@ -50,6 +50,10 @@ func TestMain(m *testing.M) {
 		os.Exit(permChild())
 	case "pidns":
 		os.Exit(pidnsChild())
+	case "timens-outer":
+		os.Exit(timensOuter())
+	case "timens":
+		os.Exit(timensChild())
 	case "brief":
 		os.Exit(briefChild())
 	default:

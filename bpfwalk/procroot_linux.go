@@ -71,6 +71,53 @@ func checkProcRoot(root string) error {
 	return nil
 }
 
+// procTimeInitIno is the inode of the initial time namespace,
+// PROC_TIME_INIT_INO.
+const procTimeInitIno = 0xEFFFFFFA
+
+// bootOffset returns the boottime offset of our time namespace
+// (time_namespaces(7)), which /proc/<pid>/stat adds to the start times it
+// shows us. In the initial time namespace it is 0. Otherwise it is in
+// root/self/timens_offsets, the line "boottime <secs> <nanosecs>", which
+// tells the offsets of the namespace of our children: ours too, unless a
+// thread of ours has unshared a new one for its children (then ns/time
+// and ns/time_for_children differ, and no file tells ours). A kernel
+// without time namespaces has no ns/time, and no offset.
+func bootOffset(root string) (int64, error) {
+	var cur, children unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, "self", "ns", "time"), &cur); errors.Is(err, unix.ENOENT) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	if cur.Ino == procTimeInitIno {
+		return 0, nil
+	}
+	if err := unix.Stat(filepath.Join(root, "self", "ns", "time_for_children"), &children); err != nil {
+		return 0, err
+	}
+	if children.Ino != cur.Ino {
+		return 0, errors.New("a thread unshared a time namespace: the start times /proc shows us are not known")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "self", "timens_offsets"))
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(b) {
+		f := bytes.Fields(line)
+		if len(f) != 3 || string(f[0]) != "boottime" {
+			continue
+		}
+		secs, err1 := strconv.ParseInt(string(f[1]), 10, 64)
+		nsecs, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, fmt.Errorf("malformed timens_offsets line %q", line)
+		}
+		return secs*1e9 + nsecs, nil
+	}
+	return 0, nil
+}
+
 // superOptions returns the super options of the mount that root is on, the
 // last field of its line in root/self/mountinfo (proc_pid_mountinfo(5)),
 // found by the mount id that statx(2) gives.

@@ -44,6 +44,10 @@ type endTotals struct {
 type decoder struct {
 	t      *resolver.Table
 	cgroup bool // fill Process.Cgroup
+	// bootOffset is the boottime offset of our time namespace, in ns,
+	// which /proc adds to the start times it shows us (0 in the initial
+	// one).
+	bootOffset int64
 
 	// pids are the processes of the proc root when the walk began,
 	// sorted; seen[i] tells whether the kernel showed the files of
@@ -175,7 +179,7 @@ func (d *decoder) proc(r []byte) {
 	p := resolver.Process{
 		PID:       pid,
 		UID:       ne.Uint32(r[12:]),
-		StartTime: ne.Uint64(r[16:]) / (1e9 / userHZ),
+		StartTime: startTicks(ne.Uint64(r[16:]), d.bootOffset),
 		NetNS:     ne.Uint64(r[24:]),
 		CgroupID:  ne.Uint64(r[32:]),
 		Name:      d.name(r[40:56]),
@@ -186,6 +190,16 @@ func (d *decoder) proc(r []byte) {
 	d.cur, d.dup = int32(len(t.Procs)), false
 	d.procs[pid] = d.cur
 	t.Procs = append(t.Procs, p)
+}
+
+// startTicks converts a task's start_boottime into the start time of
+// /proc/<pid>/stat, as proc_pid_stat does: plus the reader's time namespace
+// offset, in clock ticks (nsec_to_clock_t).
+func startTicks(ns uint64, offset int64) uint64 {
+	if offset < 0 && uint64(-offset) > ns {
+		return 0
+	}
+	return uint64(int64(ns)+offset) / (1e9 / userHZ)
 }
 
 // name returns the Name of a raw comm, cached: most walks see the same

@@ -101,3 +101,20 @@ func TestDecodeMalformed(t *testing.T) {
 		require.ErrorContains(t, err, "record 1: ", name)
 	}
 }
+
+func TestStartTicks(t *testing.T) {
+	for _, tc := range []struct {
+		ns     uint64
+		offset int64
+		want   uint64
+	}{
+		{0, 0, 0},
+		{9_999_999, 0, 0},
+		{10_000_000, 0, 1},
+		{2_500_000_000, 0, 250},
+		{2_500_000_000, 1_000_000_000, 350}, // a time namespace ahead
+		{2_500_000_000, -3_000_000_000, 0},  // behind, past the boot
+	} {
+		require.Equal(t, tc.want, startTicks(tc.ns, tc.offset), "%+v", tc)
+	}
+}

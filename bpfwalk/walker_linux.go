@@ -67,6 +67,9 @@ func New(opts Options) (*Walker, error) {
 		return nil, fmt.Errorf("setting want_path: %w", err)
 	}
 	w := &Walker{opts: opts, buf: make([]byte, readBufSize)}
+	if w.dec.bootOffset, err = bootOffset(opts.ProcRoot); err != nil {
+		return nil, fmt.Errorf("bpf walk: our time namespace: %w", err)
+	}
 	if err := spec.LoadAndAssign(&w.objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
 		return nil, loadError(err)
 	}
