@@ -4,6 +4,7 @@ package bpfwalk
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -56,8 +57,9 @@ func TestWalkAllocs(t *testing.T) {
 
 // BenchmarkWalk holds BPFWALK_BENCH_CONNS (default 5000) loopback
 // connections in bench/loadgen children, twice as many sockets, and walks
-// the whole host with the bpf walk and the /proc walk, in the same run.
-// procfs/bpf is the ratio of their times.
+// the whole host with the bpf walk and the /proc walk (on GOMAXPROCS
+// workers, and on one), in the same run. procfs/bpf is the ratio of their
+// times.
 func BenchmarkWalk(b *testing.B) {
 	conns := 5000
 	if s := os.Getenv("BPFWALK_BENCH_CONNS"); s != "" {
@@ -87,28 +89,34 @@ func BenchmarkWalk(b *testing.B) {
 		b.ReportMetric(ns/float64(sockets), "ns/socket")
 		b.ReportMetric(float64(sockets), "sockets")
 	})
-	b.Run("procfs", func(b *testing.B) {
-		r, err := resolver.New(resolver.Options{ProcRoot: "/proc"})
-		require.NoError(b, err)
-		tab, err := r.Walk(ctx)
-		requireOnlyDenied(b, err)
-		require.GreaterOrEqual(b, tab.Stats.Sockets, l.Sockets())
-		fds, sockets := tab.Stats.FDs, tab.Stats.Sockets
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := r.Walk(ctx); err != nil {
-				requireOnlyDenied(b, err)
+	for _, workers := range []int{0, 1} {
+		name := "procfs"
+		if workers > 0 {
+			name = fmt.Sprintf("procfs/workers=%d", workers)
+		}
+		b.Run(name, func(b *testing.B) {
+			r, err := resolver.New(resolver.Options{ProcRoot: "/proc", Workers: workers})
+			require.NoError(b, err)
+			tab, err := r.Walk(ctx)
+			requireOnlyDenied(b, err)
+			require.GreaterOrEqual(b, tab.Stats.Sockets, l.Sockets())
+			fds, sockets := tab.Stats.FDs, tab.Stats.Sockets
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := r.Walk(ctx); err != nil {
+					requireOnlyDenied(b, err)
+				}
 			}
-		}
-		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		b.ReportMetric(ns/float64(fds), "ns/fd")
-		b.ReportMetric(ns/float64(sockets), "ns/socket")
-		b.ReportMetric(float64(sockets), "sockets")
-		if bpfNs > 0 {
-			b.ReportMetric(ns/bpfNs, "procfs/bpf")
-		}
-	})
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(ns/float64(fds), "ns/fd")
+			b.ReportMetric(ns/float64(sockets), "ns/socket")
+			b.ReportMetric(float64(sockets), "sockets")
+			if bpfNs > 0 {
+				b.ReportMetric(ns/bpfNs, "procfs/bpf")
+			}
+		})
+	}
 }
 
 // BenchmarkLoad measures New and Close, the fixed cost of the bpf walk:

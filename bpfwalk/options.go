@@ -3,9 +3,9 @@ package bpfwalk
 // Options configure a Walker.
 type Options struct {
 	// ProcRoot is the proc file system that a /proc walk would read, such
-	// as "/proc". Required. The bpf walk does not read it, but refuses one
-	// whose processes are not the kernel's: see [Usable]. A walk cut short
-	// lists its pids as unwalked.
+	// as "/proc". Required. New refuses one whose processes are not the
+	// kernel's (see [Usable]). A walk lists its pids, to account for the
+	// processes the iterator does not show.
 	ProcRoot string
 
 	// Cgroup fills Process.Cgroup with the process's cgroup v2 path as the

@@ -201,7 +201,7 @@ func TestNewRefusesProcRoot(t *testing.T) {
 		// hidepid=0 is no hiding: the same processes as /proc.
 		dir := t.TempDir()
 		require.NoError(t, unix.Mount("proc", dir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "hidepid=0"))
-		defer unix.Unmount(dir, unix.MNT_DETACH)
+		defer func() { require.NoError(t, unix.Unmount(dir, unix.MNT_DETACH)) }()
 		if _, err := New(Options{ProcRoot: dir}); errors.Is(err, errors.ErrUnsupported) {
 			t.Skip(err)
 		} else {

@@ -19,15 +19,17 @@
 //	sock: one socket descriptor of the last proc record's process
 //	end:  the totals, written by the stop call: the walk was whole
 //
-// A record that does not fit in the reader's buffer is rolled back by the
-// kernel, which calls the program again with the same file after the next
-// read(2) (kernel/bpf/bpf_iter.c, bpf_seq_read). So the program changes its
-// state only once its writes have succeeded, or in a way that the second
-// call sees as already done.
+// When the records of a call do not all fit in the kernel's buffer, the
+// kernel rolls back every one of them and calls the program again with the
+// same file after the next read(2) (kernel/bpf/bpf_iter.c, bpf_seq_read).
+// So the program changes its state once all the writes of a call have
+// succeeded, or in a way that the repeated call sees as done already.
 //
 // The kernel structures are declared here, only the fields read, and
 // relocated at load time against the running kernel's BTF (CO-RE): no
-// vmlinux.h, which would be six megabytes of one kernel's headers.
+// vmlinux.h, which would be six megabytes of one kernel's headers, to be
+// regenerated (and reviewed) with every kernel; a missing field fails the
+// load with a clear relocation error instead of a silent misread.
 
 // The few UAPI types and constants used, so that no architecture's
 // <asm/types.h> is needed.

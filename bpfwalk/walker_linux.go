@@ -3,6 +3,7 @@
 package bpfwalk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,9 @@ func loadError(err error) error {
 	var ve *ebpf.VerifierError
 	switch {
 	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+		if b, rerr := os.ReadFile("/sys/kernel/security/lockdown"); rerr == nil && bytes.Contains(b, []byte("[confidentiality]")) {
+			return fmt.Errorf("bpf walk: the kernel is locked down (confidentiality): no BPF program may read kernel memory: %w", err)
+		}
 		return fmt.Errorf("bpf walk: loading the task_file iterator needs CAP_BPF and CAP_PERFMON (or root): %w", err)
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("bpf walk: the kernel cannot run the task_file iterator: %w", err)
@@ -161,16 +165,16 @@ func boolByte(b bool) uint8 {
 // The table shares memory with w and stays valid only until the next call
 // to Walk: copy what must outlive it.
 //
-// The error is nil or an errors.Join of a *resolver.DeniedError for the
-// hidden processes, and of what cut the walk short: "walk stopped ...:
-// <ctx.Err()>" or the failed read. ctx is checked between reads of the
-// iterator, each about 30 KiB of records. A walk cut short keeps the
-// owners read so far and lists in Unwalked, Reason Stopped (or Failed),
-// the last process read and every process of the proc root the iterator
-// had not shown yet: the kernel does not tell which of them it passed
-// over for having no files, so none is taken for one that owns nothing.
-// If the proc root itself cannot be listed, the error names it and the
-// table is empty.
+// The error is nil, a *resolver.DeniedError counting the hidden
+// processes, or what cut the walk short: "walk stopped ...: <ctx.Err()>"
+// or the failed read. ctx is checked between reads of the iterator, each
+// about 30 KiB of records. A walk cut short keeps the owners read so far
+// and lists in Unwalked, Reason Stopped (or Failed), the last process read
+// and every process of the proc root the iterator had not shown yet: the
+// kernel does not tell which of them it passed over for having no files,
+// so none is taken for one that owns nothing. Its Stats count what was
+// read: FDs then counts the socket descriptors only. If the proc root
+// itself cannot be listed, the error names it and the table is empty.
 func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
