@@ -163,7 +163,7 @@ func boolByte(b bool) uint8 {
 //     nothing.
 //
 // The table shares memory with w and stays valid only until the next call
-// to Walk: copy what must outlive it.
+// to Walk: copy what must outlive it. After Close, Walk returns an error.
 //
 // The error is nil, a *resolver.DeniedError counting the hidden
 // processes, or what cut the walk short: "walk stopped ...: <ctx.Err()>"
