@@ -12,7 +12,7 @@ FUZZMINIMIZETIME ?= 60s
 
 export TCPCONN_BIN_DIR := $(BIN)
 
-.PHONY: all build run test fuzz-seeds fuzz bench lint fmt tidy clean FORCE
+.PHONY: all build run test fuzz-seeds fuzz bench lint fmt tidy generate clean FORCE
 
 all: build
 
@@ -74,6 +74,12 @@ fmt:
 
 tidy:
 	$(GO) mod tidy
+
+# The BPF object of bpfwalk and its Go binding, committed: needs clang,
+# llvm-strip and the libbpf headers (Debian: clang llvm libbpf-dev).
+# .ci/check-generated checks that the committed files are what this makes.
+generate:
+	$(GO) generate ./bpfwalk
 
 clean:
 	rm -rf $(BIN)

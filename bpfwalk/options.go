@@ -1,0 +1,18 @@
+package bpfwalk
+
+// Options configure a Walker.
+type Options struct {
+	// ProcRoot is the proc file system that a /proc walk would read, such
+	// as "/proc". Required. New refuses one whose processes are not the
+	// kernel's (see [Usable]). A walk lists its pids, to account for the
+	// processes the iterator does not show.
+	ProcRoot string
+
+	// Cgroup fills Process.Cgroup with the process's cgroup v2 path as the
+	// "0::" line of /proc/<pid>/cgroup shows it to a reader in the initial
+	// cgroup namespace ("0::/system.slice/x.scope\n"), for callers that
+	// name containers. A path deeper than 12 levels or 1 KiB starts with
+	// "/..." in place of its top. The v1 hierarchies are not given.
+	// Process.CgroupID is filled either way.
+	Cgroup bool
+}

@@ -1,0 +1,264 @@
+package bpfwalk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/tcpconn/telegraf-tcpconn/resolver"
+)
+
+// The records task_file.bpf.c writes, in the CPU's byte order. Keep in step
+// with the C structs sock_rec, proc_rec and end_rec.
+const (
+	recSock = 1
+	recProc = 2
+	recEnd  = 3
+	recTask = 4
+
+	taskRecLen     = 8
+	sockRecLen     = 16
+	procRecHeadLen = 64
+	endRecLen      = 32
+
+	// Flags of a proc record.
+	procExitedLeader = 1
+	procOwnTable     = 2
+	procPathWhole    = 4
+
+	// userHZ is USER_HZ, the unit of /proc/<pid>/stat's start time:
+	// sysconf(_SC_CLK_TCK), 100 on every architecture Go supports.
+	userHZ = 100
+
+	// internMax bounds each string cache of a decoder.
+	internMax = 1 << 14
+)
+
+// endTotals are the counts of an end record.
+type endTotals struct {
+	processes, fds, exitedLeaders int
+}
+
+// decoder fills a Table from the records of one walk, as they arrive. It
+// keeps its maps and string caches from one walk to the next.
+type decoder struct {
+	t      *resolver.Table
+	cgroup bool // fill Process.Cgroup
+	// bootOffset is the boottime offset of our time namespace, in ns,
+	// which /proc adds to the start times it shows us (0 in the initial
+	// one).
+	bootOffset int64
+
+	// pids are the processes of the proc root when the walk began,
+	// sorted; seen[i] tells whether the kernel showed the files of
+	// pids[i], in a task record. last is the pid of the last task record.
+	pids []int32
+	seen []bool
+	last int32
+
+	procs map[int32]int32 // pid -> index in t.Procs
+	cur   int32           // index in t.Procs of the last proc record's process, -1 before any
+	// dup: the sockets that follow are of a second fd table of the
+	// process (a thread's own, or a retried walk): keep the fds not
+	// already seen, in dupFDs.
+	dup    bool
+	dupFDs map[int32]struct{}
+
+	records int
+	end     bool
+	totals  endTotals
+
+	names   map[string]string // raw comm -> Name
+	cgroups map[string]string // raw path and flags -> Cgroup
+	path    []byte
+}
+
+func (d *decoder) reset(t *resolver.Table, cgroup bool) {
+	d.t, d.cgroup = t, cgroup
+	if d.procs == nil {
+		d.procs = make(map[int32]int32)
+		d.dupFDs = make(map[int32]struct{})
+		d.names = make(map[string]string)
+		d.cgroups = make(map[string]string)
+	}
+	clear(d.procs)
+	d.cur, d.dup, d.records, d.end, d.totals, d.last = -1, false, 0, false, endTotals{}, 0
+	d.seen = slices.Grow(d.seen[:0], len(d.pids))[:len(d.pids)]
+	clear(d.seen)
+}
+
+// decode takes the whole records at the start of b and returns how many
+// bytes they took. The rest, a record cut by the end of a read, comes again
+// with the next read.
+func (d *decoder) decode(b []byte) (int, error) {
+	ne := binary.NativeEndian
+	off := 0
+	for len(b)-off >= 4 {
+		r := b[off:]
+		switch kind := ne.Uint32(r); kind {
+		case recTask:
+			if len(r) < taskRecLen {
+				return off, nil
+			}
+			d.task(int32(ne.Uint32(r[4:])))
+			off += taskRecLen
+		case recSock:
+			if len(r) < sockRecLen {
+				return off, nil
+			}
+			if d.cur < 0 {
+				return off, fmt.Errorf("record %d: a socket before any process", d.records)
+			}
+			d.sock(int32(ne.Uint32(r[4:])), ne.Uint64(r[8:]))
+			off += sockRecLen
+		case recProc:
+			if len(r) < procRecHeadLen {
+				return off, nil
+			}
+			n := procRecHeadLen + int(ne.Uint16(r[56:]))
+			if len(r) < n {
+				return off, nil
+			}
+			d.proc(r[:n])
+			off += n
+		case recEnd:
+			if len(r) < endRecLen {
+				return off, nil
+			}
+			d.end = true
+			d.totals = endTotals{
+				processes:     int(ne.Uint64(r[8:])),
+				fds:           int(ne.Uint64(r[16:])),
+				exitedLeaders: int(ne.Uint64(r[24:])),
+			}
+			off += endRecLen
+		default:
+			return off, fmt.Errorf("record %d: unknown kind %d", d.records, kind)
+		}
+		d.records++
+	}
+	return off, nil
+}
+
+// task notes that the kernel showed the files of process pid.
+func (d *decoder) task(pid int32) {
+	d.last = pid
+	if i, ok := slices.BinarySearch(d.pids, pid); ok {
+		d.seen[i] = true
+	}
+}
+
+func (d *decoder) sock(fd int32, inode uint64) {
+	t := d.t
+	pid := t.Procs[d.cur].PID
+	if d.dup {
+		if _, ok := d.dupFDs[fd]; ok {
+			return
+		}
+		d.dupFDs[fd] = struct{}{}
+	}
+	t.Owners = append(t.Owners, resolver.Owner{Inode: inode, PID: pid, FD: fd, Proc: d.cur})
+}
+
+// proc starts the sockets of a process: a new one, or a second fd table of
+// one already seen, whose fields are kept.
+func (d *decoder) proc(r []byte) {
+	ne := binary.NativeEndian
+	t := d.t
+	pid := int32(ne.Uint32(r[4:]))
+	if i, ok := d.procs[pid]; ok {
+		d.cur, d.dup = i, true
+		clear(d.dupFDs)
+		for _, o := range t.Owners {
+			if o.PID == pid {
+				d.dupFDs[o.FD] = struct{}{}
+			}
+		}
+		return
+	}
+	p := resolver.Process{
+		PID:       pid,
+		UID:       ne.Uint32(r[12:]),
+		StartTime: startTicks(ne.Uint64(r[16:]), d.bootOffset),
+		NetNS:     ne.Uint64(r[24:]),
+		CgroupID:  ne.Uint64(r[32:]),
+		Name:      d.name(r[40:56]),
+	}
+	if d.cgroup {
+		p.Cgroup = d.cgroupText(r[58], r[59], r[procRecHeadLen:])
+	}
+	d.cur, d.dup = int32(len(t.Procs)), false
+	d.procs[pid] = d.cur
+	t.Procs = append(t.Procs, p)
+}
+
+// startTicks converts a task's start_boottime into the start time of
+// /proc/<pid>/stat, as proc_pid_stat does: plus the reader's time namespace
+// offset, in clock ticks (nsec_to_clock_t).
+func startTicks(ns uint64, offset int64) uint64 {
+	if offset < 0 && uint64(-offset) > ns {
+		return 0
+	}
+	return uint64(int64(ns)+offset) / (1e9 / userHZ)
+}
+
+// name returns the Name of a raw comm, cached: most walks see the same
+// few names again.
+func (d *decoder) name(comm []byte) string {
+	if s, ok := d.names[string(comm)]; ok {
+		return s
+	}
+	s := cleanName(comm)
+	if len(d.names) >= internMax {
+		clear(d.names)
+	}
+	d.names[string(comm)] = s
+	return s
+}
+
+// cgroupText makes Process.Cgroup of a raw path (depth components, leaf
+// first, each NUL-terminated): "0::/a/b/c\n", the cgroup v2 line of
+// /proc/<pid>/cgroup, or "0::/.../b/c\n" when the path was too deep to give
+// whole.
+func (d *decoder) cgroupText(depth, flags byte, raw []byte) string {
+	key := d.path[:0]
+	key = append(key, flags&procPathWhole)
+	key = append(key, raw...)
+	d.path = key
+	if s, ok := d.cgroups[string(key)]; ok {
+		return s
+	}
+	// Split the components, leaf first, and write them root first.
+	var comps [16][]byte
+	n := 0
+	for rest := raw; len(rest) > 0 && n < len(comps) && n < int(depth); n++ {
+		i := 0
+		for i < len(rest) && rest[i] != 0 {
+			i++
+		}
+		comps[n] = rest[:i]
+		if i < len(rest) {
+			i++
+		}
+		rest = rest[i:]
+	}
+	out := make([]byte, 0, 8+len(raw))
+	out = append(out, "0::"...)
+	if flags&procPathWhole == 0 {
+		out = append(out, "/..."...)
+	}
+	for k := n - 1; k >= 0; k-- {
+		out = append(out, '/')
+		out = append(out, comps[k]...)
+	}
+	if n == 0 && flags&procPathWhole != 0 {
+		out = append(out, '/')
+	}
+	out = append(out, '\n')
+	s := cleanText(out, resolver.MaxCgroupLen)
+	if len(d.cgroups) >= internMax {
+		clear(d.cgroups)
+	}
+	d.cgroups[string(key)] = s
+	return s
+}
