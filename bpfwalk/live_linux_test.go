@@ -353,3 +353,34 @@ func TestWalkStopped(t *testing.T) {
 		require.Equal(t, resolver.Denied, u.Reason)
 	}
 }
+
+// TestWalkMatch filters by name as the /proc walk does: the owners of the
+// other processes are dropped and counted as skipped, and a process the
+// iterator does not show but the filter rejects is skipped, not denied.
+func TestWalkMatch(t *testing.T) {
+	comm, err := os.ReadFile("/proc/self/comm")
+	require.NoError(t, err)
+	name := strings.TrimSuffix(string(comm), "\n")
+	closers, mine, err := openLoopback("tcp4", "127.0.0.1:0")
+	defer closeAll(closers)
+	require.NoError(t, err)
+
+	w := newWalker(t, Options{ProcRoot: "/proc", Match: func(n string) bool { return n == name }})
+	tab, err := w.Walk(context.Background())
+	require.NoError(t, err, "pid 1, hidden here, is not ours: skipped, not denied")
+	require.Empty(t, tab.Unwalked)
+	require.Positive(t, tab.Stats.Skipped)
+	for _, p := range tab.Procs {
+		require.Equal(t, name, p.Name)
+	}
+	for _, o := range tab.Owners {
+		require.Equal(t, name, tab.Procs[o.Proc].Name)
+	}
+	require.Subset(t, ownedBy(tab, int32(os.Getpid())), mine)
+
+	r, err := resolver.New(resolver.Options{ProcRoot: "/proc", Match: func(n string) bool { return n == name }})
+	require.NoError(t, err)
+	proc, err := r.Walk(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, ownedBy(proc, int32(os.Getpid())), ownedBy(tab, int32(os.Getpid())), "the same owners as the /proc walk")
+}

@@ -15,4 +15,11 @@ type Options struct {
 	// "/..." in place of its top. The v1 hierarchies are not given.
 	// Process.CgroupID is filled either way.
 	Cgroup bool
+
+	// Match, when non-nil, is called with each process's name, as
+	// resolver.Options.Match is: the sockets of a process it rejects are
+	// dropped, and the process is counted in Stats.Skipped, not in
+	// Stats.Processes. The kernel still visits its files; only processes
+	// with a socket, or that the iterator does not show, are asked about.
+	Match func(name string) bool
 }

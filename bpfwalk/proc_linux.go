@@ -128,6 +128,24 @@ func (l *procLister) probe(root string, pid int32) (why unseen, errno unix.Errno
 	}
 }
 
+// comm returns the name of pid as the /proc walk reads it, from
+// <root>/<pid>/comm, or "" when it cannot be read (the process is gone, and
+// a name filter then drops it).
+func (l *procLister) comm(root string, pid int32) string {
+	l.path = append(l.path[:0], root...)
+	l.path = append(l.path, '/')
+	l.path = strconv.AppendInt(l.path, int64(pid), 10)
+	l.path = append(l.path, "/comm\x00"...)
+	b, e := readFile(l.path, l.file)
+	if e != 0 {
+		return ""
+	}
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	return cleanName(b)
+}
+
 // stat is what a probe reads of /proc/<pid>/stat (proc_pid_stat(5)).
 type stat struct {
 	state byte   // field 3

@@ -56,8 +56,11 @@ type decoder struct {
 	seen []bool
 	last int32
 
-	procs map[int32]int32 // pid -> index in t.Procs
+	procs map[int32]int32 // pid -> index in t.Procs, or skippedProc
 	cur   int32           // index in t.Procs of the last proc record's process, -1 before any
+	match func(string) bool
+	// skipped counts the processes that match rejected.
+	skipped int
 	// dup: the sockets that follow are of a second fd table of the
 	// process (a thread's own, or a retried walk): keep the fds not
 	// already seen, in dupFDs.
@@ -82,7 +85,7 @@ func (d *decoder) reset(t *resolver.Table, cgroup bool) {
 		d.cgroups = make(map[string]string)
 	}
 	clear(d.procs)
-	d.cur, d.dup, d.records, d.end, d.totals, d.last = -1, false, 0, false, endTotals{}, 0
+	d.cur, d.dup, d.records, d.end, d.totals, d.last, d.skipped = -1, false, 0, false, endTotals{}, 0, 0
 	d.seen = slices.Grow(d.seen[:0], len(d.pids))[:len(d.pids)]
 	clear(d.seen)
 }
@@ -106,7 +109,7 @@ func (d *decoder) decode(b []byte) (int, error) {
 			if len(r) < sockRecLen {
 				return off, nil
 			}
-			if d.cur < 0 {
+			if d.cur == -1 {
 				return off, fmt.Errorf("record %d: a socket before any process", d.records)
 			}
 			d.sock(int32(ne.Uint32(r[4:])), ne.Uint64(r[8:]))
@@ -148,7 +151,13 @@ func (d *decoder) task(pid int32) {
 	}
 }
 
+// skippedProc marks in decoder.procs a process that Options.Match rejected.
+const skippedProc = -2
+
 func (d *decoder) sock(fd int32, inode uint64) {
+	if d.cur == skippedProc {
+		return
+	}
 	t := d.t
 	pid := t.Procs[d.cur].PID
 	if d.dup {
@@ -168,6 +177,9 @@ func (d *decoder) proc(r []byte) {
 	pid := int32(ne.Uint32(r[4:]))
 	if i, ok := d.procs[pid]; ok {
 		d.cur, d.dup = i, true
+		if i == skippedProc {
+			return
+		}
 		clear(d.dupFDs)
 		for _, o := range t.Owners {
 			if o.PID == pid {
@@ -183,6 +195,12 @@ func (d *decoder) proc(r []byte) {
 		NetNS:     ne.Uint64(r[24:]),
 		CgroupID:  ne.Uint64(r[32:]),
 		Name:      d.name(r[40:56]),
+	}
+	if d.match != nil && !d.match(p.Name) {
+		d.cur, d.dup = skippedProc, false
+		d.procs[pid] = skippedProc
+		d.skipped++
+		return
 	}
 	if d.cgroup {
 		p.Cgroup = d.cgroupText(r[58], r[59], r[procRecHeadLen:])

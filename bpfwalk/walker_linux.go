@@ -196,12 +196,14 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 		return t, fmt.Errorf("listing proc root %q: %w", root, err)
 	}
 	d.reset(t, w.opts.Cgroup)
+	d.match = w.opts.Match
 
 	if err := w.read(ctx); err != nil {
 		return t, w.cutShort(err)
 	}
 	t.Stats = resolver.Stats{
-		Processes:     d.totals.processes,
+		Processes:     d.totals.processes - d.skipped,
+		Skipped:       d.skipped,
 		FDs:           d.totals.fds,
 		Sockets:       len(t.Owners),
 		ExitedLeaders: d.totals.exitedLeaders,
@@ -209,6 +211,10 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 	var denied []error
 	for i, pid := range d.pids {
 		if d.seen[i] {
+			continue
+		}
+		if w.opts.Match != nil && !w.opts.Match(w.lister.comm(root, pid)) {
+			t.Stats.Skipped++
 			continue
 		}
 		switch why, e, start := w.lister.probe(root, pid); why {

@@ -47,18 +47,25 @@ func parseStatStartTime(b []byte) (ticks uint64, ok bool) {
 	return parseUint(f[19])
 }
 
-// parseStatState returns field 3, the state (R, S, D, Z, ...), of the
-// content of /proc/<pid>/stat, or 0.
-func parseStatState(b []byte) byte {
+// pfExiting is PF_EXITING (include/linux/sched.h), in the flags field of
+// /proc/<pid>/stat: set when the process starts to exit.
+const pfExiting = 0x4
+
+// parseStatExiting reports whether the content of /proc/<pid>/stat is that
+// of a process that has exited or is exiting: state (field 3) Z or X, or
+// PF_EXITING in its flags (field 9). Its memory is gone then, so /proc makes
+// its fd directory root's, and its files are being closed.
+func parseStatExiting(b []byte) bool {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return false
 	}
-	f := fields(b[i+1:], 1)
-	if len(f[0]) != 1 {
-		return 0
+	f := fields(b[i+1:], 7)
+	if len(f[0]) == 1 && (f[0][0] == 'Z' || f[0][0] == 'X') {
+		return true
 	}
-	return f[0][0]
+	flags, ok := parseUint(f[6])
+	return ok && flags&pfExiting != 0
 }
 
 // fields returns the first n space- or tab-separated fields of b; missing

@@ -197,3 +197,24 @@ func FuzzProcFiles(f *testing.F) {
 		}
 	})
 }
+
+func TestStatExiting(t *testing.T) {
+	const tail = " 1 2 3 0 -1 %d 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n"
+	for _, tt := range []struct {
+		state string
+		flags int
+		want  bool
+	}{
+		{"S", 0x400000, false},
+		{"R", 0x400000, false},
+		{"Z", 0x400000, true},
+		{"X", 0, true},
+		{"R", 0x400004, true}, // PF_EXITING: do_exit has begun
+		{"D", 0x4, true},
+	} {
+		stat := fmt.Sprintf("42 (a) b) %s"+tail, tt.state, tt.flags)
+		require.Equal(t, tt.want, parseStatExiting([]byte(stat)), "%q", stat)
+	}
+	require.False(t, parseStatExiting([]byte("42 (a")))
+	require.False(t, parseStatExiting(nil))
+}

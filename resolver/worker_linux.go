@@ -68,15 +68,11 @@ func (w *worker) fail(pid int32, pfd int, f failure) {
 	w.unwalked = append(w.unwalked, Unwalked{PID: pid, StartTime: w.startTime(pfd), Reason: reason})
 }
 
-// zombie reports whether the process whose directory is pfd has exited
-// (its state is Z or X) though its parent has not reaped it.
+// zombie reports whether the process (or thread) whose directory is pfd
+// has exited, though its parent has not reaped it, or is exiting.
 func (w *worker) zombie(pfd int) bool {
 	b, e := readFile(pfd, cstr("stat\x00"), w.file)
-	if e != 0 {
-		return false
-	}
-	state := parseStatState(b)
-	return state == 'Z' || state == 'X'
+	return e == 0 && parseStatExiting(b)
 }
 
 // startTime reads the start time of the process whose directory is pfd,
@@ -164,6 +160,10 @@ func (w *worker) process(opts *Options, done <-chan struct{}, rootfd, slot int, 
 			case unix.ENOENT, unix.ESRCH:
 				// The thread ended too: nothing more to find.
 			default:
+				if zombie && (e == unix.EACCES || e == unix.EPERM) && w.zombie(tfd) {
+					w.stats.Gone++ // the thread is dying too, as its process did
+					return true
+				}
 				w.fail(pid, pfd, failed("open", "task fd", e))
 				return true
 			}
