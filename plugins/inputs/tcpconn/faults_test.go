@@ -98,9 +98,12 @@ func gatherFaults() {
 			time.Sleep(plan.Timeout + 100*time.Millisecond)
 		case name == plan.KillAt:
 			_ = syscall.Kill(plan.KillPID, syscall.SIGKILL)
-			// Until the kernel has closed its files: a zombie has none.
+			// Until the kernel has closed its files: once its last thread
+			// has exited, only the zombie leader is left.
 			for range 500 {
-				if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", plan.KillPID)); err != nil || len(fds) == 0 {
+				tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", plan.KillPID))
+				stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", plan.KillPID))
+				if err != nil || len(tasks) == 1 && bytes.Contains(stat, []byte(") Z ")) {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)

@@ -147,6 +147,12 @@ func fdOf(c syscall.Conn) int {
 }
 
 func TestLiveSockets(t *testing.T) {
+	for _, walk := range []string{"procfs", "bpf"} {
+		t.Run("owner_walk="+walk, func(t *testing.T) { liveSockets(t, walk) })
+	}
+}
+
+func liveSockets(t *testing.T, walk string) {
 	var wants []want
 
 	// This process: a v4 and a v6 listener, each with one connection.
@@ -190,7 +196,9 @@ func TestLiveSockets(t *testing.T) {
 	// The host may be busy with other tests' sockets; only ours matter.
 	plugin.ProcessNames = []string{"tcpconn.test"}
 	plugin.Timeout = config.Duration(time.Minute)
+	plugin.OwnerWalk = walk
 	require.NoError(t, plugin.Init())
+	require.Equal(t, walk, plugin.walkName)
 	var acc testutil.Accumulator
 	require.NoError(t, plugin.Gather(&acc))
 	// Some machines keep a process or two from root too (here pid 1, which

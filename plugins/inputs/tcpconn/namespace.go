@@ -6,9 +6,7 @@ import (
 	"cmp"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
@@ -73,23 +71,4 @@ func (t *TCPConn) hostNamespaceWarning() string {
 	return fmt.Sprintf("namespaces = \"host\" reads this agent's network namespace (%d), not that of pid 1 under %s (%d): "+
 		"in a container, the host's sockets and other containers' are not listed; use namespaces = \"all\"",
 		self, t.ProcRoot, first)
-}
-
-// containerIDs finds a container id in a cgroup path: docker
-// (/docker/<id>, docker-<id>.scope), containerd and CRI-O under kubepods
-// (cri-containerd-<id>.scope, crio-<id>.scope, .../pod<uid>/<id>) and
-// podman (libpod-<id>.scope, /libpod_parent/libpod-<id>).
-var containerIDs = regexp.MustCompile(`(?m)(?:/docker/|/docker-|/cri-containerd-|/crio-|/libpod-|/kubepods[^\n]*/)([0-9a-f]{64})(?:\.scope)?$`)
-
-// containerID returns the container id named by a /proc/<pid>/cgroup, or
-// "" when none is.
-func containerID(cgroup string) string {
-	if !strings.Contains(cgroup, "/") {
-		return ""
-	}
-	m := containerIDs.FindStringSubmatch(cgroup)
-	if m == nil {
-		return ""
-	}
-	return m[1]
 }

@@ -20,6 +20,7 @@ type Options struct {
 	MaxConnectionMetrics int             `toml:"max_connection_metrics"`
 	MaxSockets           *int            `toml:"max_sockets" deprecated:"1.37.0;2.0.0;use 'max_connection_metrics' instead"`
 	Namespaces           string          `toml:"namespaces"`
+	OwnerWalk            string          `toml:"owner_walk"`
 
 	Metrics            []string `toml:"metrics"`
 	EmitInitial        bool     `toml:"emit_initial"`
@@ -36,6 +37,7 @@ func defaultOptions() Options {
 		Timeout:              config.Duration(5 * time.Second),
 		MaxConnectionMetrics: 100000,
 		Namespaces:           "host",
+		OwnerWalk:            "auto",
 		Metrics:              []string{"connection"},
 		MaxTracked:           1000000,
 		SummaryGroupBy:       []string{"process_name", "state"},

@@ -32,7 +32,8 @@ type TCPConn struct {
 	Log telegraf.Logger `toml:"-"`
 
 	tables   []table
-	resolver *resolver.Resolver
+	walker   walker
+	walkName string // "procfs" or "bpf": which walker, for the debug line
 	procfs   *procfsSource
 	join     join
 	conns    *connections // nil without "connection"; for the debug line
@@ -128,11 +129,9 @@ func (t *TCPConn) Init() error {
 	if w := t.hostNamespaceWarning(); w != "" {
 		t.Log.Warn(w)
 	}
-	r, err := resolver.New(opts)
-	if err != nil {
-		return fmt.Errorf("resolver: %w", err)
+	if err := t.initWalker(opts); err != nil {
+		return err
 	}
-	t.resolver = r
 	t.procfs = newProcfsSource(t.ProcRoot)
 	t.read = make(map[tableKey]bool)
 	return nil
@@ -295,9 +294,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	if t.conns != nil {
 		emitted, dropped = t.conns.emitted, t.conns.dropped
 	}
-	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped",
+	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped; owner walk %s",
 		st.Processes, walked.Round(time.Millisecond), st.Gone, st.Denied, st.Skipped, st.ExitedLeaders,
-		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped)
+		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped, t.walkName)
 	if readable == 0 {
 		if len(errs) > 0 {
 			return fmt.Errorf("no TCP table could be read: %w", errs[0])
@@ -314,7 +313,7 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 func (t *TCPConn) walk(deadline time.Time) (*resolver.Table, []error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	owners, err := t.resolver.Walk(ctx)
+	owners, err := t.walker.Walk(ctx)
 	if err == nil {
 		return owners, nil
 	}

@@ -336,8 +336,27 @@ func TestGatherDebugLine(t *testing.T) {
 	require.Len(t, lines, 1)
 	// The fixture: 4 processes walked and one vanished (no fd directory),
 	// 11 fds of which 8 sockets, each emitted once.
-	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_connection_metrics, in \S+; 0 failed, 0 stopped$`)
+	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_connection_metrics, in \S+; 0 failed, 0 stopped; owner walk procfs$`)
 	m := re.FindStringSubmatch(lines[0])
 	require.NotNil(t, m, lines[0])
 	require.Equal(t, strconv.Itoa(len(acc.GetTelegrafMetrics())), m[1])
+}
+
+// A fixture tree is not the kernel's proc: "auto" never takes the BPF walk
+// over it, and "bpf" refuses it at Init, saying why.
+func TestOwnerWalkFixture(t *testing.T) {
+	root := unpackTree(t, filepath.Join(testdata, "proc.txtar"))
+	for _, walk := range []string{"auto", "procfs"} {
+		p := inputs.Inputs["tcpconn"]().(*TCPConn)
+		p.ProcRoot, p.OwnerWalk, p.Log = root, walk, testutil.Logger{}
+		require.NoError(t, p.Init())
+		require.Equal(t, "procfs", p.walkName, "owner_walk = %q over a fixture", walk)
+	}
+	p := inputs.Inputs["tcpconn"]().(*TCPConn)
+	p.ProcRoot, p.OwnerWalk, p.Log = root, "bpf", testutil.Logger{}
+	err := p.Init()
+	require.ErrorContains(t, err, `config option "owner_walk": `)
+	require.ErrorContains(t, err, root)
+	p.OwnerWalk = "ebpf"
+	require.ErrorContains(t, p.Init(), `config option "owner_walk": unknown value "ebpf"`)
 }
