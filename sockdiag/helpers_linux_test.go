@@ -79,6 +79,15 @@ func helperCmd(t testing.TB, exe, role, args string) *exec.Cmd {
 	return cmd
 }
 
+// netnsHelperCmd returns the command that runs this test binary in role
+// with args inside the network namespace name.
+func netnsHelperCmd(t testing.TB, name, role, args string) *exec.Cmd {
+	t.Helper()
+	cmd := helperCmd(t, requireIP(t), role, args)
+	cmd.Args = []string{"ip", "netns", "exec", name, selfExe(t)}
+	return cmd
+}
+
 // selfExe returns the path of this test binary.
 func selfExe(t testing.TB) string {
 	t.Helper()
@@ -92,7 +101,10 @@ func selfExe(t testing.TB) string {
 func nobodyCmd(t testing.TB, role, args string) *exec.Cmd {
 	t.Helper()
 	requireRoot(t)
-	dir := t.TempDir()
+	// Not t.TempDir, whose parent directory is private.
+	dir, err := os.MkdirTemp("", "sockdiag-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
 	exe := filepath.Join(dir, "sockdiag.test")
 	data, err := os.ReadFile(selfExe(t))

@@ -17,6 +17,9 @@ type Conn struct{}
 // Dial returns an error: netlink exists only on Linux.
 func Dial() (*Conn, error) { return nil, errNotLinux }
 
+// DialNetNS returns an error: netlink exists only on Linux.
+func DialNetNS(string) (*Conn, error) { return nil, errNotLinux }
+
 // Close returns an error: netlink exists only on Linux.
 func (*Conn) Close() error { return errNotLinux }
 
