@@ -1,6 +1,7 @@
 package sockdiag
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +45,8 @@ func runRole(role, args string) int {
 }
 
 // holdSockets opens the sockets that what names, prints "ready" and their
-// ports, and holds them until stdin ends.
+// ports, and holds them until stdin ends. For "fixtures", a line "close"
+// on stdin closes the connections and answers "closed".
 func holdSockets(what string) error {
 	switch what {
 	case "listen":
@@ -56,8 +58,72 @@ func holdSockets(what string) error {
 		fmt.Printf("ready port=%d inode=%d\n", l.Addr().(*net.TCPAddr).Port, inodeOf(l.(*net.TCPListener)))
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return nil
+	case "fixtures":
+		return holdFixtureSockets()
 	}
 	return fmt.Errorf("hold: unknown set %q", what)
+}
+
+// holdFixtureSockets holds the sockets of the captures in testdata: an
+// IPv4, an IPv6 and a dual-stack listener, a connection to each (the IPv4
+// one with 1000 unread bytes, the dual-stack one from IPv4 and so with
+// IPv4-mapped addresses), and a TIME_WAIT socket.
+func holdFixtureSockets() error {
+	l4, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	l6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return err
+	}
+	ld, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		return err
+	}
+	pair := func(network string, l net.Listener, addr string) (net.Conn, net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := l.Accept()
+		return c, s, err
+	}
+	c4, s4, err := pair("tcp4", l4, l4.Addr().String())
+	if err != nil {
+		return err
+	}
+	if _, err := c4.Write(make([]byte, 1000)); err != nil {
+		return err
+	}
+	c6, s6, err := pair("tcp6", l6, l6.Addr().String())
+	if err != nil {
+		return err
+	}
+	cm, sm, err := pair("tcp4", ld, fmt.Sprintf("127.0.0.1:%d", ld.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		return err
+	}
+	ct, st, err := pair("tcp4", l4, l4.Addr().String())
+	if err != nil {
+		return err
+	}
+	ct.Close()
+	time.Sleep(50 * time.Millisecond)
+	st.Close()
+	time.Sleep(50 * time.Millisecond)
+	fmt.Printf("ready l4=%s l6=%s ld=%s\n", l4.Addr(), l6.Addr(), ld.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "close" {
+			for _, c := range []net.Conn{c4, s4, c6, s6} {
+				c.Close()
+			}
+			fmt.Println("closed")
+		}
+	}
+	_ = []net.Conn{cm, sm}
+	return nil
 }
 
 // roleDialNetNS tries DialNetNS(path) and prints the error.
