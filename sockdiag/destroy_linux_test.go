@@ -203,6 +203,48 @@ func TestListenDestroyedAbort(t *testing.T) {
 	}
 }
 
+// TestListenDestroyedResetByPeer shows that a socket reset by its peer
+// leaves the tables while its file is open, and is notified only when the
+// file is closed.
+func TestListenDestroyedResetByPeer(t *testing.T) {
+	l, err := ListenDestroyed()
+	require.NoError(t, err)
+	ch := receiveLoop(t, l)
+	ln := listen(t, families[0], nil)
+	client, server := connect(t, ln)
+	cookie, ino := cookieOf(t, client), inodeOf(client)
+	require.NoError(t, server.SetLinger(0))
+	require.NoError(t, server.Close()) // a reset to the client
+	c, err := Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	gone := false
+	for range 50 {
+		if _, ok := byInode(t, dumpAll(t, c, Request{Family: AFInet}))[ino]; !ok {
+			gone = true
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.True(t, gone, "the reset socket left the table")
+
+	// Nothing yet for the client, whose file is open.
+	deadline := time.After(300 * time.Millisecond)
+wait:
+	for {
+		select {
+		case rec := <-ch:
+			for _, s := range rec.sockets {
+				require.NotEqual(t, cookie, s.Cookie, "notified with its file open")
+			}
+		case <-deadline:
+			break wait
+		}
+	}
+	require.NoError(t, client.Close())
+	await(t, ch, 1, func(s *Socket) bool { return s.Cookie == cookie })
+}
+
 // TestListenDestroyedTimeWait shows when the socket of a connection that
 // ends in TIME_WAIT is notified: at once, when the full socket is replaced
 // by its TIME_WAIT successor, which keeps its cookie; the TIME_WAIT socket
@@ -272,16 +314,16 @@ func TestListenDestroyedRequestSocket(t *testing.T) {
 	})
 	// Give a late notification time to arrive.
 	deadline := time.After(300 * time.Millisecond)
+wait:
 	for {
 		select {
 		case rec := <-ch:
 			for _, s := range rec.sockets {
 				require.NotEqual(t, req.Cookie, s.Cookie, "a request socket notified")
 			}
-			continue
 		case <-deadline:
+			break wait
 		}
-		break
 	}
 	for _, s := range dumpAll(t, c, Request{Family: AFInet, States: StateMask(parser.SynRecv)}) {
 		require.NotEqual(t, req.Cookie, s.Cookie, "the request socket is gone")

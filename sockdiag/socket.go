@@ -29,9 +29,9 @@ import "github.com/tcpconn/telegraf-tcpconn/parser"
 //     prints in its "timeout" column) when Timer is 2 or 4, and 0 otherwise.
 //   - UID is the owner's user id, as seen from the user namespace of the
 //     process that opened the netlink socket; Inode is the socket's inode.
-//     Both are 0 for TIME_WAIT and request sockets, for sockets waiting in
-//     a listener's accept queue (no file yet) and in destroy
-//     notifications.
+//     Both are 0 for TIME_WAIT and request sockets and in destroy
+//     notifications. A connection waiting in a listener's accept queue
+//     has no file yet: Inode 0, and the listener's UID.
 //   - Slot and Timeout are always 0: Slot is the row number of the
 //     /proc/net/tcp listing, which a netlink dump does not have, and the
 //     kernel sends no separate probe count (see Retransmits).
