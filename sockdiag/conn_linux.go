@@ -261,8 +261,12 @@ func (d *Dump) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("%s: %w", d.label, os.ErrClosed)
 	}
 	n := 0
-	flags := unix.MSG_TRUNC
 	for !d.ended && (n == 0 || len(p)-n >= minFree) {
+		flags := unix.MSG_TRUNC
+		if n > 0 {
+			// Later datagrams only if they are ready already.
+			flags |= unix.MSG_DONTWAIT
+		}
 		q := p[n:]
 		if len(q) < minFree {
 			size, err := c.recvfrom(q[:0], flags|unix.MSG_PEEK)
@@ -286,8 +290,6 @@ func (d *Dump) Read(p []byte) (int, error) {
 		if err != nil {
 			return n, d.fail(err)
 		}
-		// Later datagrams only if they are ready already.
-		flags |= unix.MSG_DONTWAIT
 		if m > len(q) {
 			return n, d.fail(fmt.Errorf("%w: %d bytes into %d", ErrTruncated, m, len(q)))
 		}

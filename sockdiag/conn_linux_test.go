@@ -2,6 +2,7 @@ package sockdiag
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -745,4 +746,51 @@ func TestDumpMPTCPListener(t *testing.T) {
 	require.Equal(t, parser.Listen, s.State)
 	require.Equal(t, addrPort(l.Addr()), s.Local)
 	require.NotEqual(t, cookieOf(t, l), s.Cookie)
+}
+
+// TestDumpSkipsStrays puts datagrams that are not the reply among the
+// reply's: one another process sends to the Conn's port, with the dump's
+// sequence number, and the kernel's answer to another request, with
+// another sequence number. The Reader sees neither.
+func TestDumpSkipsStrays(t *testing.T) {
+	l := listen(t, families[0], nil)
+	for range 300 {
+		connect(t, l) // a dump of several datagrams
+	}
+	c, err := Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	sa, err := unix.Getsockname(c.fd)
+	require.NoError(t, err)
+	port := sa.(*unix.SockaddrNetlink).Pid
+	require.NotZero(t, port)
+
+	d, err := c.Dump(Request{Family: AFInet})
+	require.NoError(t, err)
+	seq := d.seq
+
+	// A fake socket from a process, to the Conn's port.
+	other, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	require.NoError(t, err)
+	defer unix.Close(other)
+	fake := sampleDiag(1, false)
+	fake.inode = 424242
+	msg := diagMsg(fake)
+	binary.NativeEndian.PutUint32(msg[8:], seq)
+	require.NoError(t, unix.Sendto(other, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}))
+
+	// A second request while the dump runs: the kernel refuses it
+	// (EBUSY) with its own sequence number.
+	require.NoError(t, c.send(AFInet, unix.IPPROTO_TCP, 0, ^uint32(0)))
+	d.seq, d.ended, d.err = seq, false, nil
+
+	r := NewReader(d)
+	n := 0
+	for r.Next() {
+		require.NotEqual(t, uint64(424242), r.Socket().Inode, "the fake socket")
+		n++
+	}
+	require.NoError(t, r.Err())
+	require.True(t, r.Done())
+	require.Greater(t, n, 600)
 }
