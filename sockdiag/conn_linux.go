@@ -2,17 +2,25 @@ package sockdiag
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// requestLen is the length of a dump request: struct nlmsghdr and struct
-// inet_diag_req_v2.
-const requestLen = nlmsgHdrLen + 56
+const (
+	// requestLen is the length of a dump request: struct nlmsghdr and
+	// struct inet_diag_req_v2.
+	requestLen = nlmsgHdrLen + 56
+
+	// minFree is how much room a Dump, or a Listener, wants to receive a
+	// datagram into: twice the largest dump datagram the kernel builds.
+	minFree = 64 << 10
+)
 
 // A Conn is a NETLINK_SOCK_DIAG socket, which dumps the kernel's TCP
 // socket tables of its network namespace (that of the thread that opened
@@ -172,7 +180,7 @@ func (c *Conn) drain() error {
 	buf := c.reader().buf
 	for {
 		_, err := d.Read(buf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
@@ -231,7 +239,7 @@ func dumpLabel(family uint8) string {
 	case AFInet6:
 		return "sock_diag dump of AF_INET6"
 	}
-	return "sock_diag dump of " + familyName(family)
+	return "sock_diag dump of family " + strconv.Itoa(int(family))
 }
 
 func (d *Dump) dumpLabel() string { return d.label }
@@ -270,7 +278,7 @@ func (d *Dump) Read(p []byte) (int, error) {
 		q := p[n:]
 		if len(q) < minFree {
 			size, err := c.recvfrom(q[:0], flags|unix.MSG_PEEK)
-			if err == unix.EAGAIN && n > 0 {
+			if errors.Is(err, unix.EAGAIN) && n > 0 {
 				break
 			}
 			if err != nil {
@@ -284,7 +292,7 @@ func (d *Dump) Read(p []byte) (int, error) {
 			}
 		}
 		m, err := c.recvfrom(q, flags)
-		if err == unix.EAGAIN && n > 0 {
+		if errors.Is(err, unix.EAGAIN) && n > 0 {
 			break
 		}
 		if err != nil {
@@ -304,7 +312,8 @@ func (d *Dump) Read(p []byte) (int, error) {
 
 // fail records a receive error; Read returns it from now on.
 func (d *Dump) fail(err error) error {
-	if errno, ok := err.(unix.Errno); ok {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
 		err = os.NewSyscallError("recvfrom", errno)
 	}
 	d.err = fmt.Errorf("%s: %w", d.label, err)

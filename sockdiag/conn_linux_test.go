@@ -106,13 +106,14 @@ func dumpAll(t testing.TB, c *Conn, req Request) []Socket {
 func byInode(t testing.TB, sockets []Socket) map[uint64]Socket {
 	t.Helper()
 	m := map[uint64]Socket{}
-	for _, s := range sockets {
+	for i := range sockets {
+		s := &sockets[i]
 		if s.Inode == 0 {
 			continue
 		}
 		_, dup := m[s.Inode]
 		require.False(t, dup, "inode %d twice in one dump", s.Inode)
-		m[s.Inode] = s
+		m[s.Inode] = *s
 	}
 	return m
 }

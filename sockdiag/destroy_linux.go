@@ -120,10 +120,20 @@ func destroySocket(size int) (int, error) {
 			return -1, os.NewSyscallError("setsockopt SO_RCVBUF", err)
 		}
 	}
-	for _, g := range [...]int{groupInetTCPDestroy, groupInet6TCPDestroy} {
-		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, g); err != nil {
+	for _, g := range [...]struct {
+		id   int
+		name string
+	}{
+		{groupInetTCPDestroy, "SKNLGRP_INET_TCP_DESTROY"},
+		{groupInet6TCPDestroy, "SKNLGRP_INET6_TCP_DESTROY"},
+	} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, g.id); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("joining multicast group %d: %w", g, os.NewSyscallError("setsockopt NETLINK_ADD_MEMBERSHIP", err))
+			err = os.NewSyscallError("setsockopt NETLINK_ADD_MEMBERSHIP", err)
+			if errors.Is(err, unix.EINVAL) {
+				return -1, fmt.Errorf("joining multicast group %s (%d): %w (a kernel without destroy notifications?)", g.name, g.id, err)
+			}
+			return -1, fmt.Errorf("joining multicast group %s (%d): %w", g.name, g.id, err)
 		}
 	}
 	return fd, nil
@@ -183,9 +193,9 @@ func (l *Listener) readReady(fd uintptr) bool {
 		q := l.p[l.n:]
 		m, err := recvfrom(int(fd), q, unix.MSG_TRUNC|unix.MSG_DONTWAIT, &l.from, &l.fromN)
 		switch {
-		case err == unix.EAGAIN:
+		case errors.Is(err, unix.EAGAIN):
 			return l.n > 0
-		case err == unix.ENOBUFS:
+		case errors.Is(err, unix.ENOBUFS):
 			l.overruns.Add(1)
 			l.rerr = ErrOverrun
 			return true

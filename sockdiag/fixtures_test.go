@@ -105,13 +105,14 @@ func requireWholeDump(t *testing.T, res result, family uint8, info bool) {
 	require.True(t, res.Done)
 	require.False(t, res.Interrupted)
 	require.NotEmpty(t, res.Sockets)
-	for _, s := range res.Sockets {
+	for i := range res.Sockets {
+		s := &res.Sockets[i]
 		require.Equal(t, family, s.Family)
 		require.Equal(t, family == AFInet, s.Local.Addr().Is4())
 		require.NotZero(t, s.Cookie)
 		full := s.State != parser.TimeWait && s.State != parser.SynRecv && s.State != parser.FinWait2
 		if s.Inode == 0 {
-			require.False(t, s.State == parser.Listen, "a listener has a file")
+			require.NotEqual(t, parser.Listen, s.State, "a listener has a file")
 		}
 		require.Equal(t, full, s.CgroupID != 0, "%s: INET_DIAG_CGROUP_ID on full sockets only", s.State)
 		if info && full {

@@ -2,6 +2,7 @@ package sockdiag
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,10 +102,9 @@ func selfExe(t testing.TB) string {
 func nobodyCmd(t testing.TB, role, args string) *exec.Cmd {
 	t.Helper()
 	requireRoot(t)
-	// Not t.TempDir, whose parent directory is private.
-	dir, err := os.MkdirTemp("", "sockdiag-nobody-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The directories of t.TempDir are private: open them to others.
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
 	require.NoError(t, os.Chmod(dir, 0o755))
 	exe := filepath.Join(dir, "sockdiag.test")
 	data, err := os.ReadFile(selfExe(t))
@@ -199,7 +199,7 @@ func readDump(t testing.TB, d *Dump) []byte {
 	for {
 		n, err := d.Read(buf)
 		out = append(out, buf[:n]...)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out
 		}
 		require.NoError(t, err)

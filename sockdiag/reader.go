@@ -43,13 +43,9 @@ const (
 	MaxMessageSize = 64 << 10
 
 	// bufferSize is the size of the read buffer. It leaves room for at
-	// least minFree bytes after any partial message, so that a [Dump] can
-	// always receive a whole datagram into it.
+	// least 64 KiB after any partial message, so that a [Dump] can always
+	// receive a whole datagram into it.
 	bufferSize = 256 << 10
-
-	// minFree is how much room a Dump wants to receive a datagram into:
-	// twice the largest dump datagram the kernel builds.
-	minFree = 64 << 10
 
 	// maxEmptyReads is how many (0, nil) reads in a row end the reading
 	// with io.ErrNoProgress, as bufio.Scanner does.

@@ -1,10 +1,6 @@
 package sockdiag
 
-import (
-	"strconv"
-
-	"github.com/tcpconn/telegraf-tcpconn/parser"
-)
+import "github.com/tcpconn/telegraf-tcpconn/parser"
 
 // Address families, with their Linux values, for [Request.Family] and
 // [Socket.Family]. On Linux they equal unix.AF_INET and unix.AF_INET6.
@@ -40,15 +36,4 @@ func StateMask(states ...parser.State) uint32 {
 		}
 	}
 	return m
-}
-
-// familyName returns "AF_INET", "AF_INET6" or "family N".
-func familyName(f uint8) string {
-	switch f {
-	case AFInet:
-		return "AF_INET"
-	case AFInet6:
-		return "AF_INET6"
-	}
-	return "family " + strconv.Itoa(int(f))
 }
