@@ -23,9 +23,10 @@ const (
 )
 
 // A Conn is a NETLINK_SOCK_DIAG socket, which dumps the kernel's TCP
-// socket tables of its network namespace (that of the thread that opened
-// it). A Conn does one dump at a time: starting a dump ends the previous
-// one, and the [*Dump] and [*Reader] of the previous one become invalid.
+// socket tables of its network namespace: that of the thread that opened
+// it, or the one [DialNetNS] joined. A Conn does one dump at a time:
+// starting a dump ends the previous one, and the [*Dump] and [*Reader] of
+// the previous one become invalid.
 //
 // A Conn is not safe for concurrent use. Use one Conn per goroutine.
 type Conn struct {

@@ -754,6 +754,7 @@ func TestDumpMPTCPListener(t *testing.T) {
 // sequence number, and the kernel's answer to another request, with
 // another sequence number. The Reader sees neither.
 func TestDumpSkipsStrays(t *testing.T) {
+	requireRoot(t, "with CAP_NET_ADMIN to send to another netlink socket")
 	l := listen(t, families[0], nil)
 	for range 300 {
 		connect(t, l) // a dump of several datagrams

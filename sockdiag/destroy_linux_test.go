@@ -346,7 +346,7 @@ func TestListenDestroyedUnprivileged(t *testing.T) {
 }
 
 func TestListenDestroyedReceiveBuffer(t *testing.T) {
-	requireRoot(t)
+	requireRoot(t, "with CAP_NET_ADMIN to pass net.core.rmem_max")
 	lc := ListenConfig{ReceiveBuffer: 8 << 20}
 	l, err := lc.ListenDestroyed()
 	require.NoError(t, err)

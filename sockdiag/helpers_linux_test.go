@@ -30,12 +30,12 @@ const (
 // nobody is the unprivileged user the tests run helpers as.
 const nobody = 65534
 
-// requireRoot fails the test unless it runs as root: it needs
-// CAP_SYS_ADMIN or CAP_NET_ADMIN, and to run helpers as another user.
-func requireRoot(t testing.TB) {
+// requireRoot fails the test unless it runs as root, which it needs for
+// what why says.
+func requireRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatalf("this test needs root (CAP_SYS_ADMIN to create and join network namespaces, CAP_SETUID to run a helper as uid %d): run go test as root", nobody)
+		t.Fatalf("this test needs root, %s: run go test as root", why)
 	}
 }
 
@@ -55,7 +55,7 @@ var netnsCount atomic.Int32
 // the test ends, and returns its name and path.
 func newNetNS(t testing.TB) (name, path string) {
 	t.Helper()
-	requireRoot(t)
+	requireRoot(t, "with CAP_SYS_ADMIN to create and join network namespaces")
 	ip := requireIP(t)
 	name = fmt.Sprintf("sockdiag-test-%d-%d", os.Getpid(), netnsCount.Add(1))
 	out, err := exec.Command(ip, "netns", "add", name).CombinedOutput()
@@ -101,7 +101,7 @@ func selfExe(t testing.TB) string {
 // and gid 65534, from a copy that user may execute.
 func nobodyCmd(t testing.TB, role, args string) *exec.Cmd {
 	t.Helper()
-	requireRoot(t)
+	requireRoot(t, "with CAP_SETUID to run a helper as uid 65534")
 	// The directories of t.TempDir are private: open them to others.
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
