@@ -159,7 +159,7 @@ func (c *Conn) send(family, protocol, ext uint8, states uint32) error {
 	for {
 		// The netlink socket's default destination is the kernel.
 		_, err := unix.Write(c.fd, b)
-		if err == unix.EINTR {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
@@ -172,20 +172,27 @@ func (c *Conn) send(family, protocol, ext uint8, states uint32) error {
 	return nil
 }
 
-// drain reads and discards what is left of an unfinished dump.
+// drain reads and discards what is left of an unfinished dump, also of
+// one that failed. It never blocks: the kernel queues the next datagram of
+// a dump within the receive of the previous one, so an empty queue means
+// that the dump is over.
 func (c *Conn) drain() error {
 	d := &c.dump
 	if d.ended {
 		return nil
 	}
+	defer func() { d.ended, d.err = true, nil }()
 	buf := c.reader().buf
 	for {
-		_, err := d.Read(buf)
-		if errors.Is(err, io.EOF) {
+		m, err := c.recvfrom(buf, unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EAGAIN) {
 			return nil
 		}
 		if err != nil {
-			return err
+			return os.NewSyscallError("recvfrom", err)
+		}
+		if c.from.Pid == 0 && d.ours(buf[:min(m, len(buf))]) && endsDump(buf[:min(m, len(buf))]) {
+			return nil
 		}
 	}
 }

@@ -796,3 +796,36 @@ func TestDumpSkipsStrays(t *testing.T) {
 	require.True(t, r.Done())
 	require.Greater(t, n, 600)
 }
+
+// TestDumpAfterFailedRead starts dumps and leaves them, unread or failed,
+// in several ways: the next dump on the Conn is whole each time.
+func TestDumpAfterFailedRead(t *testing.T) {
+	l := listen(t, families[0], nil)
+	for range 300 {
+		connect(t, l)
+	}
+	c, err := Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	leave := map[string]func(d *Dump){
+		"unread":       func(*Dump) {},
+		"one datagram": func(d *Dump) { _, _ = d.Read(make([]byte, 1<<16)) },
+		"short buffer": func(d *Dump) {
+			_, err := d.Read(make([]byte, 10))
+			require.ErrorIs(t, err, io.ErrShortBuffer)
+		},
+		"failed": func(d *Dump) {
+			_, _ = d.Read(make([]byte, 1<<16))
+			d.err = errors.New("a receive error")
+		},
+		"read to the end": func(d *Dump) { readDump(t, d) },
+	}
+	for name, f := range leave {
+		t.Run(name, func(t *testing.T) {
+			d, err := c.Dump(Request{Family: AFInet})
+			require.NoError(t, err)
+			f(d)
+			require.Greater(t, len(dumpAll(t, c, Request{Family: AFInet})), 600)
+		})
+	}
+}
