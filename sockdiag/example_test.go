@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -126,9 +127,14 @@ func ExampleListener() {
 	}()
 
 	l, _ := net.Listen("tcp4", "127.0.0.1:0")
-	port := uint16(l.Addr().(*net.TCPAddr).Port)
 	client, _ := net.Dial("tcp4", l.Addr().String())
 	server, _ := l.Accept()
+	addr := func(a net.Addr) netip.AddrPort { return a.(*net.TCPAddr).AddrPort() }
+	ours := map[[2]netip.AddrPort]bool{
+		{addr(client.LocalAddr()), addr(client.RemoteAddr())}:            true,
+		{addr(server.LocalAddr()), addr(server.RemoteAddr())}:            true,
+		{addr(l.Addr()), netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}: true,
+	}
 	client.Close()
 	server.Close()
 	l.Close()
@@ -138,7 +144,7 @@ func ExampleListener() {
 	for seen := 0; seen < 3; {
 		select {
 		case s := <-notes:
-			if s.Local.Port() == port || s.Remote.Port() == port {
+			if ours[[2]netip.AddrPort{s.Local, s.Remote}] {
 				seen++
 				fmt.Println(s.State, "inode", s.Inode, "tcp_info", s.Info.Len() > 0)
 			}

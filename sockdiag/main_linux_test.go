@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"syscall"
@@ -156,7 +157,6 @@ func roleDestroy(size int) error {
 	if err != nil {
 		return err
 	}
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	var conns []net.Conn
 	for range 5 {
 		cl, err := net.Dial("tcp4", ln.Addr().String())
@@ -173,10 +173,14 @@ func roleDestroy(size int) error {
 	if err != nil {
 		return err
 	}
+	// Ours by their addresses: other sockets of the host may share a port.
+	ends := map[[2]netip.AddrPort]bool{}
+	for _, cn := range conns {
+		ends[[2]netip.AddrPort{cn.LocalAddr().(*net.TCPAddr).AddrPort(), cn.RemoteAddr().(*net.TCPAddr).AddrPort()}] = true
+	}
 	cookies := map[uint64]bool{}
 	for r.Next() {
-		s := r.Socket()
-		if s.State == 1 && (s.Local.Port() == port || s.Remote.Port() == port) {
+		if s := r.Socket(); ends[[2]netip.AddrPort{s.Local, s.Remote}] {
 			cookies[s.Cookie] = false
 		}
 	}
