@@ -95,13 +95,26 @@ func (c k8sContainer) env(name string) (string, bool) {
 	return "", false
 }
 
-// TestKubernetesDaemonSet validates examples/kubernetes/daemonset.yaml
+// TestKubernetesDaemonSet validates examples/kubernetes/daemonset.yaml and
+// its BPF variant, daemonset-bpf.yaml,
 // statically (no cluster is available here): the fields that give tcpconn
 // the node's processes with two capabilities and no privileged mode, and
 // the two embedded configurations, loaded by Telegraf's own loader so that
 // a typo in an option fails.
 func TestKubernetesDaemonSet(t *testing.T) {
-	data, err := os.ReadFile("../examples/kubernetes/daemonset.yaml")
+	for _, tc := range []struct {
+		file, ownerWalk string
+		caps            []string
+	}{
+		{"daemonset.yaml", "auto", []string{"SYS_PTRACE", "DAC_READ_SEARCH"}},
+		{"daemonset-bpf.yaml", "bpf", []string{"BPF", "PERFMON"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) { checkDaemonSet(t, tc.file, tc.ownerWalk, tc.caps) })
+	}
+}
+
+func checkDaemonSet(t *testing.T, file, ownerWalk string, caps []string) {
+	data, err := os.ReadFile("../examples/kubernetes/" + file)
 	require.NoError(t, err)
 	objects := make(map[string]k8sObject)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -161,7 +174,7 @@ func TestKubernetesDaemonSet(t *testing.T) {
 
 	// Two capabilities, nothing privileged.
 	sc := c.SecurityContext
-	require.ElementsMatch(t, []string{"SYS_PTRACE", "DAC_READ_SEARCH"}, sc.Capabilities.Add)
+	require.ElementsMatch(t, caps, sc.Capabilities.Add)
 	require.Equal(t, []string{"ALL"}, sc.Capabilities.Drop)
 	require.NotNil(t, sc.Privileged)
 	require.False(t, *sc.Privileged)
@@ -203,6 +216,7 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	plugin, ok := pc.Inputs[0].Input.(*tcpconn.TCPConn)
 	require.True(t, ok, "inputs.tcpconn, not %T", pc.Inputs[0].Input)
 	require.Equal(t, "all", plugin.Namespaces)
+	require.Equal(t, ownerWalk, plugin.OwnerWalk)
 	require.Empty(t, plugin.ProcRoot, "proc_root comes from HOST_PROC")
 	// Init validates the values (states, metrics...); /host/proc does not
 	// exist here.

@@ -338,7 +338,14 @@ func TestUnprivilegedUser(t *testing.T) {
 // drop-in, and checks that CapabilityBoundingSet= allows them.
 func dropInCapabilities(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open("../examples/systemd/tcpconn.conf")
+	return dropInFileCapabilities(t, "tcpconn.conf")
+}
+
+// dropInFileCapabilities reads the capabilities a drop-in of
+// examples/systemd grants.
+func dropInFileCapabilities(t *testing.T, name string) []string {
+	t.Helper()
+	f, err := os.Open("../examples/systemd/" + name)
 	require.NoError(t, err)
 	defer f.Close()
 	var ambient, bounding []string

@@ -15,8 +15,8 @@ type Socket struct {
 	Remote netip.AddrPort
 	// State is the TCP state.
 	State State
-	// TxQueue is the send queue: bytes not yet acknowledged, or for a
-	// listening socket the accept backlog limit.
+	// TxQueue is the send queue: bytes not yet acknowledged; 0 for a
+	// listening socket.
 	TxQueue uint32
 	// RxQueue is the receive queue: bytes not yet read, or for a listening
 	// socket the accept backlog.

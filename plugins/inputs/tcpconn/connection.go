@@ -4,6 +4,8 @@ package tcpconn
 
 import (
 	"fmt"
+
+	"github.com/tcpconn/telegraf-tcpconn/sockdiag"
 )
 
 // measurement is the name of the per-socket metric.
@@ -16,6 +18,7 @@ type connections struct {
 	states         *[256]bool // nil: all states
 	includeUnowned bool
 	tagNetns       bool
+	tcpInfo        bool   // tcp_info: the fields of tcp_info, and the cookie
 	max            int    // max_connection_metrics; 0: no limit
 	maxOption      string // the option's name as the user wrote it
 
@@ -106,9 +109,54 @@ func (c *connections) encode(e encoder) {
 	if o != nil && r.age >= 0 {
 		e.fieldFloat("age_s", r.age.Seconds())
 	}
+	var ti *sockdiag.TCPInfo
+	if c.tcpInfo {
+		ti = r.info
+	}
+	if ti != nil {
+		u64Field(e, "bytes_acked", ti.BytesAcked)
+		u64Field(e, "bytes_received", ti.BytesReceived)
+		u64Field(e, "bytes_retrans", ti.BytesRetrans)
+		u64Field(e, "bytes_sent", ti.BytesSent)
+	}
+	if c.tcpInfo && r.cookie != 0 {
+		e.fieldInt("cookie", int64(r.cookie))
+	}
+	if ti != nil {
+		if v, ok := ti.DeliveryRate(); ok {
+			e.fieldInt("delivery_rate_bps", int64(v*8)) // the kernel counts bytes; ss prints bits
+		}
+	}
 	e.fieldInt("inode", int64(r.Inode))
+	if ti != nil {
+		u32Field(e, "lost", ti.Lost)
+		u32Field(e, "min_rtt_us", ti.MinRTT)
+		u32Field(e, "notsent_bytes", ti.NotsentBytes)
+	}
 	e.fieldInt("retransmits", int64(r.Retransmits))
+	if ti != nil {
+		u32Field(e, "rtt_us", ti.RTT)
+		u32Field(e, "rttvar_us", ti.RTTVar)
+	}
 	e.fieldInt("rx_queue", int64(r.RxQueue))
+	if ti != nil {
+		u32Field(e, "snd_cwnd", ti.SndCwnd)
+		u32Field(e, "total_retrans", ti.TotalRetrans)
+	}
 	e.fieldInt("tx_queue", int64(r.TxQueue))
 	e.fieldInt("uid", int64(r.UID))
+}
+
+// u32Field and u64Field add a field of tcp_info when the kernel's struct
+// is long enough to hold it: a field it lacks is absent, not 0.
+func u32Field(e encoder, key string, get func() (uint32, bool)) {
+	if v, ok := get(); ok {
+		e.fieldInt(key, int64(v))
+	}
+}
+
+func u64Field(e encoder, key string, get func() (uint64, bool)) {
+	if v, ok := get(); ok {
+		e.fieldInt(key, int64(v))
+	}
 }

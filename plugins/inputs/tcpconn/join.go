@@ -33,6 +33,9 @@ type join struct {
 	tracker *tracker
 	stages  []stage
 	facts   facts
+	// cgroups, when set, names a row's container by the cgroup id the
+	// table source gives, instead of by its owner's /proc/<pid>/cgroup.
+	cgroups *cgroupContainers
 
 	// Per gather.
 	walk       *resolver.Table
@@ -103,10 +106,19 @@ func (j *join) row(s sock) {
 		for ; i < k; i++ {
 			o := &j.walk.Owners[i]
 			p := &j.walk.Procs[o.Proc]
-			r.owners = append(r.owners, owner{pid: o.PID, fd: o.FD, start: p.StartTime, name: p.Name, container: j.container(o.Proc)})
+			r.owners = append(r.owners, owner{pid: o.PID, fd: o.FD, start: p.StartTime, name: p.Name})
+			if j.cgroups == nil {
+				r.owners[len(r.owners)-1].container = j.container(o.Proc)
+			}
 		}
 		if j.tracker.observe(sockKey{netns: j.netns, inode: s.Inode}, r, &j.facts) {
 			return
+		}
+	}
+	if j.cgroups != nil && len(r.owners) > 0 {
+		id := j.cgroups.of(s.cgroupID, j.out.now)
+		for i := range r.owners {
+			r.owners[i].container = id
 		}
 	}
 	for _, st := range j.stages {

@@ -49,6 +49,10 @@ func TestMain(m *testing.M) {
 		holdShared()
 		return
 	}
+	if os.Getenv(manyEnv) != "" {
+		holdMany()
+		return
+	}
 	os.Exit(m.Run())
 }
 

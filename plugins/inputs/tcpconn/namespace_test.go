@@ -142,9 +142,9 @@ func TestNamespacesAllLive(t *testing.T) {
 	require.NoError(t, syscall.Stat("/proc/self/ns/net", &self))
 	require.NotEqual(t, self.Ino, st.Ino, "the child runs in its own namespace")
 
-	gather := func(namespaces string) []string {
+	gather := func(namespaces, source string) []string {
 		p := livePlugin(t, "connection")
-		p.Namespaces = namespaces
+		p.Namespaces, p.Source = namespaces, source
 		p.Timeout = config.Duration(time.Minute)
 		require.NoError(t, p.Init())
 		var acc testutil.Accumulator
@@ -160,8 +160,10 @@ func TestNamespacesAllLive(t *testing.T) {
 		}
 		return got
 	}
-	require.ElementsMatch(t, wants, gather("all"))
-	require.Empty(t, gather("host"), "the host's tables do not list the namespace's sockets")
+	for _, source := range []string{"procfs", "netlink"} {
+		require.ElementsMatch(t, wants, gather("all", source), "source = %q", source)
+		require.Empty(t, gather("host", source), "source = %q: the host's tables do not list the namespace's sockets", source)
+	}
 }
 
 func TestHostNamespaceWarning(t *testing.T) {

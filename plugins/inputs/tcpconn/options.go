@@ -21,6 +21,8 @@ type Options struct {
 	MaxSockets           *int            `toml:"max_sockets" deprecated:"1.37.0;2.0.0;use 'max_connection_metrics' instead"`
 	Namespaces           string          `toml:"namespaces"`
 	OwnerWalk            string          `toml:"owner_walk"`
+	Source               string          `toml:"source"`
+	TCPInfo              bool            `toml:"tcp_info"`
 
 	Metrics            []string `toml:"metrics"`
 	EmitInitial        bool     `toml:"emit_initial"`
@@ -38,6 +40,7 @@ func defaultOptions() Options {
 		MaxConnectionMetrics: 100000,
 		Namespaces:           "host",
 		OwnerWalk:            "auto",
+		Source:               "procfs",
 		Metrics:              []string{"connection"},
 		MaxTracked:           1000000,
 		SummaryGroupBy:       []string{"process_name", "state"},

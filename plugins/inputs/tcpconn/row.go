@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tcpconn/telegraf-tcpconn/parser"
+	"github.com/tcpconn/telegraf-tcpconn/sockdiag"
 )
 
 // sock is one row of a kernel table, from any source: the fields that
@@ -17,6 +18,11 @@ type sock struct {
 	// cookie is the kernel's socket cookie, 0 when the source does not
 	// tell it.
 	cookie uint64
+	// cgroupID is the cgroup v2 of the socket's creator, 0 when the
+	// source does not tell it.
+	cgroupID uint64
+	// info is the kernel's tcp_info, nil when the source does not tell it.
+	info *sockdiag.TCPInfo
 }
 
 // owner is one process and descriptor that holds a row's socket.

@@ -46,6 +46,17 @@ type rowSink interface {
 	row(s sock)
 }
 
+// tableSource reads the kernel's TCP tables: the text files of /proc
+// (procfsSource) or netlink dumps (netlinkSource). A gather reads each
+// table of each namespace, then ends.
+type tableSource interface {
+	// read streams one table of a namespace into sink, and says how much
+	// of it was read.
+	read(ns namespace, tb table, deadline time.Time, sink rowSink) (tableRead, error)
+	// end ends a gather's reads.
+	end()
+}
+
 // procfsSource reads the kernel's text tables, <proc_root>/net/tcp and
 // tcp6 (or <proc_root>/<pid>/net/... for another network namespace),
 // through a read-ahead and one reused parser.
@@ -66,6 +77,8 @@ func newProcfsSource(procRoot string) *procfsSource {
 		ahead: newReadAhead(3, 1<<20),
 	}
 }
+
+func (*procfsSource) end() {}
 
 // read streams one table into sink and says how much of it was read. A
 // table with malformed rows is read, but not whole: the rows that could

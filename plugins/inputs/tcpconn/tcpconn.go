@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
+	"github.com/tcpconn/telegraf-tcpconn/sockdiag"
 )
 
 //go:embed sample.conf
@@ -35,6 +37,7 @@ type TCPConn struct {
 	walker   walker
 	walkName string // "procfs" or "bpf": which walker, for the debug line
 	procfs   *procfsSource
+	source   tableSource
 	join     join
 	conns    *connections // nil without "connection"; for the debug line
 	// beforeWalk, in tests, is called with the name of each process
@@ -79,10 +82,17 @@ func (t *TCPConn) Init() error {
 		}
 	}
 	opts := resolver.Options{ProcRoot: t.ProcRoot}
+	var cgroups *cgroupContainers
 	switch t.Namespaces {
 	case "host":
 	case "all":
-		opts.Cgroup = true
+		// On a host with cgroup v2 alone, a netlink dump names each
+		// socket's cgroup: no /proc/<pid>/cgroup needs reading.
+		if root, only := hostCgroup2Root(); only && t.Source == "netlink" {
+			cgroups = newCgroupContainers(root)
+		} else {
+			opts.Cgroup = true
+		}
 	default:
 		return fmt.Errorf("config option \"namespaces\": unknown value %q; use \"host\" or \"all\"", t.Namespaces)
 	}
@@ -122,6 +132,7 @@ func (t *TCPConn) Init() error {
 	if err := t.initStages(states); err != nil {
 		return err
 	}
+	t.join.cgroups = cgroups
 
 	if w := hidepidWarning(t.ProcRoot); w != "" {
 		t.Log.Warn(w)
@@ -133,8 +144,43 @@ func (t *TCPConn) Init() error {
 		return err
 	}
 	t.procfs = newProcfsSource(t.ProcRoot)
+	if err := t.initSource(states); err != nil {
+		return err
+	}
 	t.read = make(map[tableKey]bool)
 	return nil
+}
+
+// initSource sets up the table source of source.
+func (t *TCPConn) initSource(states *[256]bool) error {
+	switch t.Source {
+	case "procfs":
+		if t.TCPInfo {
+			return errors.New(`config option "tcp_info": the text tables carry no tcp_info; set source = "netlink"`)
+		}
+		t.source = t.procfs
+		return nil
+	case "netlink":
+		// The kernel filters by state only when no event needs the
+		// others, and always lists the listeners, which tell a
+		// connection's direction.
+		var mask uint32
+		if states != nil && !slices.Contains(t.Metrics, "event") {
+			mask = sockdiag.StateMask(parser.Listen)
+			for s := range states {
+				if states[s] {
+					mask |= sockdiag.StateMask(parser.State(s))
+				}
+			}
+		}
+		n, err := newNetlinkSource(t.ProcRoot, t.TCPInfo, mask, t.procfs, func(w string) { t.Log.Warn(w) })
+		if err != nil {
+			return fmt.Errorf("config option \"source\": %w; source = \"procfs\" reads the text tables", err)
+		}
+		t.source = n
+		return nil
+	}
+	return fmt.Errorf("config option \"source\": unknown value %q; use \"procfs\" or \"netlink\"", t.Source)
 }
 
 func (t *TCPConn) initTables() error {
@@ -174,7 +220,7 @@ func (t *TCPConn) initStages(states *[256]bool) error {
 		switch m {
 		case "connection":
 			t.conns = &connections{out: out, states: states, includeUnowned: t.IncludeUnowned,
-				tagNetns: tagNetns, max: t.MaxConnectionMetrics, maxOption: "max_connection_metrics"}
+				tagNetns: tagNetns, tcpInfo: t.TCPInfo, max: t.MaxConnectionMetrics, maxOption: "max_connection_metrics"}
 			if t.MaxSockets != nil {
 				t.conns.maxOption = "max_sockets"
 			}
@@ -245,7 +291,7 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 				t.join.tableRead(readNone)
 				continue // the namespace's error is reported once
 			}
-			read, err := t.procfs.read(ns, tb, deadline, &t.join)
+			read, err := t.source.read(ns, tb, deadline, &t.join)
 			t.join.tableRead(read)
 			if read != readNone {
 				readable++
@@ -267,6 +313,7 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 			}
 		}
 	}
+	t.source.end()
 	for tk := range t.read {
 		if !tried[tk] {
 			delete(t.read, tk) // a namespace that is gone

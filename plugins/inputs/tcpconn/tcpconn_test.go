@@ -169,6 +169,9 @@ func TestInitErrors(t *testing.T) {
 		{"summary_group_by typo", "metrics = [\"summary\"]\n  summary_group_by = [\"process\"]", `config option "summary_group_by": unknown tag "process"`},
 		{"summary_group_by empty", "metrics = [\"summary\"]\n  summary_group_by = []", `config option "summary_group_by": empty`},
 		{"max_tracked zero", `max_tracked = 0`, `config option "max_tracked": must be positive`},
+		{"source typo", `source = "sock_diag"`, `config option "source": unknown value "sock_diag"; use "procfs" or "netlink"`},
+		{"tcp_info without netlink", `tcp_info = true`, `config option "tcp_info": the text tables carry no tcp_info; set source = "netlink"`},
+		{"owner_walk typo", `owner_walk = "ebpf"`, `config option "owner_walk": unknown value "ebpf"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
