@@ -244,6 +244,13 @@ func startChild(t *testing.T, env string, prefix ...string) (*exec.Cmd, []string
 	args := append(slices.Clone(prefix), os.Args[0], "-test.run=^$")
 	child := exec.Command(args[0], args[1:]...)
 	child.Env = append(os.Environ(), env+"=1")
+	return startChildCmd(t, child)
+}
+
+// startChildCmd starts a child that prints lines, then "ready", and returns
+// those lines.
+func startChildCmd(t *testing.T, child *exec.Cmd) (*exec.Cmd, []string) {
+	t.Helper()
 	_, stdout := testchild.Start(t, child)
 	var said []string
 	sc := bufio.NewScanner(stdout)
