@@ -3,6 +3,10 @@
 TELEGRAF_VERSION := v1.37.2
 TELEGRAF_TAGS    := custom,inputs.execd,outputs.file,outputs.influxdb,outputs.prometheus_client
 GOLANGCI_VERSION := v2.15.0
+# The real servers of the end-to-end tests, built from the Go module proxy
+# like Telegraf. InfluxDB 1.8 is the last 1.x whose server is pure Go.
+INFLUXDB_VERSION   := v1.8.10
+PROMETHEUS_VERSION := v0.316.0
 BIN              := $(CURDIR)/bin
 GO               ?= go
 FUZZTIME         ?= 5m
@@ -12,7 +16,7 @@ FUZZMINIMIZETIME ?= 60s
 
 export TCPCONN_BIN_DIR := $(BIN)
 
-.PHONY: all build run test fuzz-seeds fuzz bench lint fmt tidy generate clean FORCE
+.PHONY: all build servers run test fuzz-seeds fuzz bench lint fmt tidy generate clean FORCE
 
 all: build
 
@@ -22,13 +26,30 @@ build: $(BIN)/tcpconn $(BIN)/telegraf
 $(BIN)/tcpconn: FORCE
 	$(GO) build -o $@ ./cmd/tcpconn
 
-# Rebuilt when missing or when the pin changes.
-$(BIN)/telegraf: FORCE
-	@if [ ! -x $@ ] || [ "$$(cat $(BIN)/.telegraf-version 2>/dev/null)" != "$(TELEGRAF_VERSION)" ]; then \
-	  echo "building Telegraf $(TELEGRAF_VERSION) into $(BIN)"; \
-	  GOBIN=$(BIN) $(GO) install -tags $(TELEGRAF_TAGS) github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION) && \
-	  echo $(TELEGRAF_VERSION) > $(BIN)/.telegraf-version; \
+# pinned installs package $(3) at version $(2) into bin/ as $(1), again
+# only when the binary is missing or the pin changes. $(4): build flags.
+define pinned
+	@if [ ! -x $(BIN)/$(1) ] || [ "$$(cat $(BIN)/.$(1)-version 2>/dev/null)" != "$(2)" ]; then \
+	  echo "building $(1) $(2) into $(BIN)"; \
+	  GOBIN=$(BIN) $(GO) install $(4) $(3)@$(2) && echo $(2) > $(BIN)/.$(1)-version; \
 	fi
+endef
+
+$(BIN)/telegraf: FORCE
+	$(call pinned,telegraf,$(TELEGRAF_VERSION),github.com/influxdata/telegraf/cmd/telegraf,-tags $(TELEGRAF_TAGS))
+
+# The servers the end-to-end tests run: InfluxDB 1.x, Prometheus and its
+# promtool.
+servers: $(BIN)/influxd $(BIN)/prometheus $(BIN)/promtool
+
+$(BIN)/influxd: FORCE
+	$(call pinned,influxd,$(INFLUXDB_VERSION),github.com/influxdata/influxdb/cmd/influxd)
+
+$(BIN)/prometheus: FORCE
+	$(call pinned,prometheus,$(PROMETHEUS_VERSION),github.com/prometheus/prometheus/cmd/prometheus)
+
+$(BIN)/promtool: FORCE
+	$(call pinned,promtool,$(PROMETHEUS_VERSION),github.com/prometheus/prometheus/cmd/promtool)
 
 # One gather on this host through a real Telegraf and the execd shim.
 # Telegraf's --once does not wait for an execd plugin's output; --test
@@ -36,7 +57,7 @@ $(BIN)/telegraf: FORCE
 run: build
 	@$(BIN)/telegraf --config examples/telegraf.conf --test --test-wait 3 | sed -n 's/^> //p'
 
-test: build
+test: build servers
 	$(GO) vet ./...
 	# The plugin's stub must still build, and accept every option, elsewhere.
 	GOOS=darwin $(GO) vet ./...
@@ -48,7 +69,7 @@ fuzz-seeds:
 	$(MAKE) fuzz FUZZTIME=10s FUZZMINIMIZETIME=2s
 
 fuzz:
-	@set -e; for pkg in ./parser ./resolver ./plugins/inputs/tcpconn; do \
+	@set -e; for pkg in ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/inputs/tcpconn; do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$target $(FUZZTIME)"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 2 $$pkg; \
@@ -62,7 +83,7 @@ SIZES   ?= 2k,20k,200k
 PROFILE ?=
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./plugins/...
+	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/...
 	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)); fi
 
 lint:

@@ -27,14 +27,10 @@ const (
 	alertListenGone = "TCPListenerGone"
 )
 
-// promtool returns the path of promtool, or skips (fails in CI).
+// promtool returns the path of the pinned promtool.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		missing(t, "promtool not found: install Prometheus with `apt-get install -y prometheus`")
-	}
-	return p
+	return server(t, "promtool")
 }
 
 // TestAlertRulesCheck runs promtool on the shipped rules.
@@ -57,10 +53,7 @@ func replaceOnce(t *testing.T, s, old, replacement string) string {
 // base URL.
 func startPrometheus(t *testing.T, target, rules string) string {
 	t.Helper()
-	prometheus, err := exec.LookPath("prometheus")
-	if err != nil {
-		missing(t, "prometheus not found: install it with `apt-get install -y prometheus`")
-	}
+	prometheus := server(t, "prometheus")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, `global:

@@ -46,6 +46,17 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
+// server returns the path of a pinned server in bin/, which `make servers`
+// builds from the Go module proxy, or fails the test saying so.
+func server(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(binDir(t), name)
+	if _, err := os.Stat(path); err != nil {
+		missing(t, "%s is missing: run `make servers` (or `make test`, which builds it) to build the pinned %s", path, name)
+	}
+	return path
+}
+
 // missing fails a test whose real parts are absent, saying how to get
 // them: an end-to-end test that does not run proves nothing.
 func missing(t *testing.T, format string, args ...any) {
@@ -68,10 +79,7 @@ func freePort(t *testing.T) int {
 // returns its HTTP address.
 func startInfluxDB(t *testing.T) string {
 	t.Helper()
-	influxd, err := exec.LookPath("influxd")
-	if err != nil {
-		missing(t, "influxd not found: install InfluxDB 1.x with `apt-get install -y influxdb`")
-	}
+	influxd := server(t, "influxd")
 	dir := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	conf := fmt.Sprintf(`reporting-disabled = true
@@ -516,7 +524,9 @@ func TestExecdLogLevels(t *testing.T) {
 	bin := binDir(t)
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "tcpconn.conf")
-	require.NoError(t, os.WriteFile(plugin, []byte("[[inputs.tcpconn]]\n  process_names = [\"no-such-process\"]\n"), 0o644))
+	// The /proc walk, whose fd count is of the processes it reads: the
+	// BPF walk counts every file the kernel visits.
+	require.NoError(t, os.WriteFile(plugin, []byte("[[inputs.tcpconn]]\n  process_names = [\"no-such-process\"]\n  owner_walk = \"procfs\"\n"), 0o644))
 	conf := filepath.Join(dir, "telegraf.conf")
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, `[agent]
   interval = "1s"
