@@ -257,7 +257,7 @@ func peer() error {
 		return err
 	}
 	fmt.Println(ln.Addr().(*net.TCPAddr).Port, client.LocalAddr().(*net.TCPAddr).Port)
-	pc := &peerCommands{ln: ln}
+	pc := &peerCommands{ln: ln, client: client, server: server}
 	defer pc.close()
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -281,8 +281,10 @@ func peer() error {
 //	listen [PORT] a listener on 127.0.0.1 (port 0: any); "ok PORT"
 //	stoplisten    closes that listener; "ok"
 //	dial ADDR     connects to ADDR and holds the connection; "ok LOCALPORT"
+//	send N        sends N bytes from the client to the server end; "ok"
 type peerCommands struct {
-	ln        net.Listener // the main listener, which the closewait clients dial
+	ln             net.Listener // the main listener, which the closewait clients dial
+	client, server net.Conn     // the ESTABLISHED pair
 	closeWait []net.Conn
 	service   net.Listener
 	dialed    []net.Conn
@@ -331,6 +333,17 @@ func (pc *peerCommands) do(line string) (string, error) {
 		err := pc.service.Close()
 		pc.service = nil
 		return "ok", err
+	case "send":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return "", err
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := pc.client.Write(make([]byte, n)); errc <- err }()
+		if _, err := io.ReadFull(pc.server, make([]byte, n)); err != nil {
+			return "", err
+		}
+		return "ok", <-errc
 	case "dial":
 		c, err := net.DialTimeout("tcp4", arg, 5*time.Second)
 		if err != nil {
@@ -471,6 +484,49 @@ func TestTelegrafToInfluxDB(t *testing.T) {
 	listeners := query(t, base, "telegraf", root["listeners"])
 	require.NotZero(t, seriesValue(t, listeners,
 		map[string]string{"process_name": name, "pid": pid, "local_addr": "127.0.0.1", "local_port": strconv.Itoa(held.listenPort)}, "inode"))
+}
+
+// TestTelegrafNetlinkToInfluxDB runs the real Telegraf with the shim
+// reading the tables by netlink with tcp_info, and the owners by the BPF
+// walk, into InfluxDB; then the README's tcp_info queries, verbatim, find
+// the peer's connection: its round-trip time, and the bytes it sent.
+func TestTelegrafNetlinkToInfluxDB(t *testing.T) {
+	bin := binDir(t)
+	base := startInfluxDB(t)
+	held := holdSockets(t)
+	const sent = 1 << 20
+	held.do(t, fmt.Sprintf("send %d", sent))
+	name, pid := peerName, held.pid
+
+	stop := startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base, fmt.Sprintf("process_names = [%q]", name),
+		`source = "netlink"`, `tcp_info = true`, `owner_walk = "bpf"`))
+	known := fmt.Sprintf(`SELECT count("rtt_us") FROM "tcpconn" WHERE "pid" = '%s'`, pid)
+	require.Eventually(t, func() bool {
+		s, err := tryQuery(base, "telegraf", known)
+		return err == nil && len(s) == 1 && len(s[0].Values) == 1 && s[0].Values[0][1].(float64) >= 3
+	}, 60*time.Second, 500*time.Millisecond, "no gather with tcp_info reached InfluxDB")
+	stop()
+
+	queries := readmeBlocks(t, pluginReadme, "influxql-tcpinfo")
+	require.Len(t, queries, 2, "%v", queries)
+	slowest := query(t, base, "telegraf", queries["slowest-peers"])
+	var found bool
+	for _, s := range slowest {
+		if s.Tags["process_name"] != name {
+			continue
+		}
+		for i := range s.Values {
+			row := rowMap(s, i)
+			require.Equal(t, "127.0.0.1", row["remote_addr"])
+			require.Positive(t, row["rtt_us"].(float64))
+			found = true
+		}
+	}
+	require.True(t, found, "the peer's connections among the slowest: %+v", slowest)
+
+	bytesSent := query(t, base, "telegraf", queries["bytes-sent"])
+	require.GreaterOrEqual(t, seriesValue(t, bytesSent, map[string]string{"process_name": name}, "bytes_sent"), float64(sent),
+		"the peer sent %d bytes", sent)
 }
 
 // TestMakeRunMode proves the mode `make run` uses: Telegraf's --test with
