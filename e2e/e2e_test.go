@@ -285,9 +285,9 @@ func peer() error {
 type peerCommands struct {
 	ln             net.Listener // the main listener, which the closewait clients dial
 	client, server net.Conn     // the ESTABLISHED pair
-	closeWait []net.Conn
-	service   net.Listener
-	dialed    []net.Conn
+	closeWait      []net.Conn
+	service        net.Listener
+	dialed         []net.Conn
 }
 
 func (pc *peerCommands) do(line string) (string, error) {
