@@ -103,6 +103,14 @@ func run(configFile string, pollInterval time.Duration, pollDisabled, once, usag
 	if err != nil {
 		return err
 	}
+	// As Telegraf does for a service input: the plugin may listen between
+	// gathers (the kernel's destroy notifications).
+	if si, ok := input.(telegraf.ServiceInput); ok {
+		if err := si.Start(acc); err != nil {
+			return fmt.Errorf("failed to start input: %w", err)
+		}
+		defer si.Stop()
+	}
 	if once {
 		return gatherOnce(input, acc)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/influxdata/telegraf"
 
+	"github.com/tcpconn/telegraf-tcpconn/parser"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
@@ -36,6 +37,15 @@ type join struct {
 	// cgroups, when set, names a row's container by the cgroup id the
 	// table source gives, instead of by its owner's /proc/<pid>/cgroup.
 	cgroups *cgroupContainers
+	// closes, when set, brings the kernel's destroy notifications of the
+	// namespace closesNetns (0 with namespaces = "host").
+	closes      *closeQueue
+	closesNetns uint64
+	spareCloses []closed
+	overruns    uint64 // the Listener's count at the last gather
+	warnedLoss  bool
+	// Of the last take: for the debug line.
+	notified, shortLived, droppedCloses int
 
 	// Per gather.
 	walk       *resolver.Table
@@ -46,6 +56,14 @@ type join struct {
 	table      tableKey
 	dirs       directions
 	r          row
+	// listeners are the owned listening sockets of this gather, by
+	// namespace and port: what a short-lived socket was accepted from.
+	listeners map[listenKey]owner
+}
+
+type listenKey struct {
+	netns uint64
+	port  uint16
 }
 
 func (j *join) begin(acc telegraf.Accumulator, walk *resolver.Table, now time.Time) {
@@ -57,6 +75,10 @@ func (j *join) begin(acc telegraf.Accumulator, walk *resolver.Table, now time.Ti
 	j.emitted = resize(j.emitted, words)
 	j.containers = resize(j.containers, len(walk.Procs))
 	j.known = resize(j.known, len(walk.Procs))
+	if j.listeners == nil {
+		j.listeners = make(map[listenKey]owner)
+	}
+	clear(j.listeners)
 	for _, s := range j.stages {
 		s.begin()
 	}
@@ -121,9 +143,91 @@ func (j *join) row(s sock) {
 			r.owners[i].container = id
 		}
 	}
+	if s.State == parser.Listen && len(r.owners) > 0 && j.closes != nil {
+		j.listeners[listenKey{netns: j.netns, port: s.Local.Port()}] = r.owners[0]
+	}
 	for _, st := range j.stages {
 		st.row(r)
 	}
+}
+
+func (j *join) dispatchClosed(g *gone) {
+	for _, s := range j.stages {
+		s.closed(g)
+	}
+}
+
+// destroyed takes the destroy notifications since the last gather. A
+// socket a gather saw ends with the owner and first-seen time it had, and
+// its last tcp_info; one no gather saw, born and gone between two, is
+// short-lived, and has no owner. A notification of a socket a sweep closed
+// already is dropped: one closed event per socket.
+func (j *join) destroyed() []error {
+	pending, received, dropped, overruns, err := j.closes.take(j.spareCloses)
+	j.notified, j.shortLived, j.droppedCloses = received, 0, dropped
+	var errs []error
+	for i := range pending {
+		c := &pending[i]
+		g, seen, known := j.tracker.destroyed(c.cookie)
+		switch {
+		case seen:
+		case known:
+			continue
+		default:
+			// Short-lived only if the last gather would have tracked it:
+			// it read the socket's table whole, and had room.
+			tk := tableKey{netns: j.closesNetns, v6: !c.local.Addr().Is4()}
+			if !j.tracker.mayOpen(tk) {
+				continue
+			}
+			j.shortLived++
+			g = gone{netns: j.closesNetns, cookie: c.cookie, local: c.local, remote: c.remote, state: c.state, shortLived: true}
+			g.dir, g.listener = j.acceptedBy(j.closesNetns, c)
+		}
+		g.notified = true
+		if c.info.has != 0 {
+			g.final = &c.info
+		}
+		j.dispatchClosed(&g)
+	}
+	j.spareCloses = pending
+	if dropped > 0 {
+		errs = append(errs, fmt.Errorf("max_pending_closes %d reached: %d of %d destroyed sockets since the last gather dropped (no closed event); "+
+			"raise max_pending_closes", j.closes.max, dropped, received))
+	}
+	if overruns > j.overruns && !j.warnedLoss {
+		j.warnedLoss = true
+		errs = append(errs, fmt.Errorf("the kernel dropped destroy notifications, its receive buffer full (ENOBUFS, %d times so far): "+
+			"closes of sockets no gather saw are lost; those a gather saw are still reported closed by the next gather", overruns))
+	}
+	j.overruns = overruns
+	if err != nil {
+		errs = append(errs, fmt.Errorf("destroy notifications stopped: %w; closes are found by the gathers only", err))
+		j.closes.close()
+		j.closes = nil
+	}
+	return errs
+}
+
+// acceptedBy tells the direction of a socket no gather saw, and the owner
+// of the listener it was accepted from, if the gather knows one on its
+// port.
+func (j *join) acceptedBy(netns uint64, c *closed) (dirCode, *owner) {
+	local, remote := c.local.Addr().Unmap(), c.remote.Addr().Unmap()
+	o, listening := j.listeners[listenKey{netns: netns, port: c.local.Port()}]
+	var by *owner
+	if listening {
+		by = &o
+	}
+	switch {
+	case remote.IsUnspecified():
+		return dirNone, by
+	case remote.IsLoopback() || remote == local:
+		return dirLocal, by
+	case listening:
+		return dirInbound, by
+	}
+	return dirOutbound, nil
 }
 
 // container returns the container id of walk.Procs[i], worked out once per
@@ -143,12 +247,13 @@ func (j *join) finish() []error {
 		p := &j.walk.Procs[i]
 		j.tracker.remember(p.PID, procInfo{start: p.StartTime, name: p.Name, container: j.container(int32(i))})
 	}
-	j.tracker.sweep(&j.facts, func(g *gone) {
-		for _, s := range j.stages {
-			s.closed(g)
-		}
-	})
 	var errs []error
+	if j.closes != nil {
+		// The kernel's word first: a socket it notified is not closed
+		// again by the sweep.
+		errs = append(errs, j.destroyed()...)
+	}
+	j.tracker.sweep(&j.facts, j.dispatchClosed)
 	if tr := j.tracker; tr.full > 0 {
 		errs = append(errs, fmt.Errorf("max_tracked %d reached: %d sockets not tracked (no age_s, no events) in this gather; "+
 			"raise max_tracked or narrow the gather with process_names", tr.max, tr.full))

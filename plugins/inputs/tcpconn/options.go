@@ -27,6 +27,7 @@ type Options struct {
 	Metrics            []string `toml:"metrics"`
 	EmitInitial        bool     `toml:"emit_initial"`
 	MaxTracked         int      `toml:"max_tracked"`
+	MaxPendingCloses   int      `toml:"max_pending_closes"`
 	SummaryGroupBy     []string `toml:"summary_group_by"`
 	FoldEphemeralPorts bool     `toml:"fold_ephemeral_ports"`
 }
@@ -43,6 +44,7 @@ func defaultOptions() Options {
 		Source:               "procfs",
 		Metrics:              []string{"connection"},
 		MaxTracked:           1000000,
+		MaxPendingCloses:     100000,
 		SummaryGroupBy:       []string{"process_name", "state"},
 		FoldEphemeralPorts:   true,
 	}

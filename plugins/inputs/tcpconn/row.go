@@ -78,11 +78,21 @@ const (
 type gone struct {
 	netns         uint64
 	inode         uint64
+	cookie        uint64
 	local, remote netip.AddrPort
 	state         parser.State
 	dir           dirCode
-	owner         owner
-	first         time.Time
+	owner         owner     // pid 0: unknown
+	first         time.Time // zero: never seen by a gather
+	// With the kernel's destroy notification: its last tcp_info, and
+	// whether no gather had seen it (born and gone between two).
+	final      *finalInfo
+	notified   bool
+	shortLived bool
+	// listener, for a short-lived socket accepted from a listener the
+	// gather knows, is that listener's owner: which process, as far as
+	// the kernel's tables tell, it served. Summaries count it there.
+	listener *owner
 }
 
 // familyOf names the address family of an address, as the family tag

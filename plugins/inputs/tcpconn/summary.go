@@ -38,6 +38,7 @@ type group struct {
 
 type totals struct {
 	count, rx, tx, maxTx int64
+	closed               int64 // sockets of the group that ended since the last gather
 }
 
 // counts are the groups of one table.
@@ -67,6 +68,9 @@ type summaries struct {
 	// alert on it then clears at once, and a zero is not mistaken for
 	// missing data.
 	last, merged map[group]totals
+	// ended counts the sockets that ended since the last gather, by group.
+	ended        map[group]totals
+	closedField  bool     // events are on: the closed count is known
 	spare        []counts // maps to reuse
 	at           counts   // cur[atKey]: the rows of a table come in a run
 	atKey        tableKey
@@ -80,7 +84,7 @@ func newSummaries(out *emitter, by []string, fold bool, procRoot string, warn fu
 	s := &summaries{
 		out: out, fold: fold, procRoot: procRoot, warn: warn,
 		tables: make(map[tableKey]counts), cur: make(map[tableKey]counts),
-		last: make(map[group]totals), merged: make(map[group]totals),
+		last: make(map[group]totals), merged: make(map[group]totals), ended: make(map[group]totals),
 	}
 	for _, k := range by {
 		if !s.by.set(k) {
@@ -234,9 +238,10 @@ func (s *summaries) key(r *row, o *owner) group {
 	return g
 }
 
-// port folds an ephemeral port that nothing here listens on.
+// port folds an ephemeral port that nothing here listens on; without dirs
+// (a socket that ended, after its table) any port of the range.
 func (s *summaries) port(p uint16, dirs *directions) int32 {
-	if s.fold && p >= s.ephemeralLow && p <= s.ephemeralHigh && !dirs.isListening(p) {
+	if s.fold && p >= s.ephemeralLow && p <= s.ephemeralHigh && (dirs == nil || !dirs.isListening(p)) {
 		return portEphemeral
 	}
 	return int32(p)
@@ -288,6 +293,12 @@ func (s *summaries) finish(f *facts) []error {
 			s.merged[g] = m
 		}
 	}
+	for g, t := range s.ended {
+		m := s.merged[g]
+		m.closed += t.closed
+		s.merged[g] = m
+	}
+	clear(s.ended)
 	for g, t := range s.last {
 		if _, ok := s.merged[g]; !ok && t.count > 0 {
 			s.merged[g] = totals{} // emptied since the last gather
@@ -301,7 +312,22 @@ func (s *summaries) finish(f *facts) []error {
 	return nil
 }
 
-func (*summaries) closed(*gone) {}
+// closed counts a socket that ended in its group: its owner's or, for a
+// short-lived socket, its listener's owner, if the gather knows one.
+func (s *summaries) closed(g *gone) {
+	if s.states != nil && !s.states[g.state] && !g.shortLived {
+		return
+	}
+	o := &g.owner
+	if o.pid == 0 {
+		o = g.listener
+	}
+	r := row{sock: sock{Socket: &parser.Socket{Local: g.local, Remote: g.remote, State: g.state}}, netns: g.netns, dir: g.dir}
+	key := s.key(&r, o)
+	t := s.ended[key]
+	t.closed++
+	s.ended[key] = t
+}
 
 // encode is the schema of tcpconn_summary: its tags and fields, in key
 // order. Only the tags of summary_group_by are set; owner tags only for
@@ -339,6 +365,9 @@ func (s *summaries) encode(e encoder) {
 		e.tag("state", g.state.String())
 	}
 
+	if s.closedField {
+		e.fieldInt("closed", s.t.closed)
+	}
 	e.fieldInt("count", s.t.count)
 	e.fieldInt("max_tx_queue", s.t.maxTx)
 	e.fieldInt("rx_queue", s.t.rx)

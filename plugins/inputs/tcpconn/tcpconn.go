@@ -129,6 +129,9 @@ func (t *TCPConn) Init() error {
 	if t.MaxTracked <= 0 {
 		return fmt.Errorf("config option \"max_tracked\": must be positive, got %d", t.MaxTracked)
 	}
+	if t.MaxPendingCloses <= 0 {
+		return fmt.Errorf("config option \"max_pending_closes\": must be positive, got %d", t.MaxPendingCloses)
+	}
 	if err := t.initStages(states); err != nil {
 		return err
 	}
@@ -227,7 +230,7 @@ func (t *TCPConn) initStages(states *[256]bool) error {
 			stages = append(stages, t.conns)
 		case "event":
 			wantEvents = true
-			stages = append(stages, &events{out: out, tagNetns: tagNetns})
+			stages = append(stages, &events{out: out, tagNetns: tagNetns, tcpInfo: t.TCPInfo, kernel: t.kernelCloses()})
 		case "summary":
 			if len(t.SummaryGroupBy) == 0 {
 				return errors.New(`config option "summary_group_by": empty; name the tags to group by`)
@@ -236,14 +239,52 @@ func (t *TCPConn) initStages(states *[256]bool) error {
 			if err != nil {
 				return fmt.Errorf("config option \"summary_group_by\": %w", err)
 			}
-			s.states, s.tagNetns = states, tagNetns
+			s.states, s.tagNetns, s.closedField = states, tagNetns, slices.Contains(t.Metrics, "event")
 			stages = append(stages, s)
 		default:
 			return fmt.Errorf("config option \"metrics\": unknown metric %q; use any of \"connection\", \"event\", \"summary\"", m)
 		}
 	}
 	t.join = join{out: out, stages: stages, tracker: newTracker(t.MaxTracked, wantEvents, t.EmitInitial)}
+	if t.kernelCloses() {
+		t.join.tracker.byCookie()
+		if t.Namespaces == "all" {
+			t.join.closesNetns = t.selfNetNS()
+		}
+	}
 	return nil
+}
+
+// kernelCloses reports whether the plugin takes the kernel's destroy
+// notifications: with source = "netlink" and events, from Start to Stop.
+func (t *TCPConn) kernelCloses() bool {
+	return t.Source == "netlink" && slices.Contains(t.Metrics, "event")
+}
+
+// Start subscribes to the kernel's destroy notifications, when it takes
+// them (see kernelCloses): every TCP socket destroyed between two gathers
+// then becomes a closed event at the next. Where that is impossible it
+// says so once, and closed events come from the gathers alone.
+func (t *TCPConn) Start(telegraf.Accumulator) error {
+	if !t.kernelCloses() || t.join.closes != nil {
+		return nil
+	}
+	q, err := listenCloses(t.MaxPendingCloses)
+	if err != nil {
+		t.Log.Warnf("destroy notifications of sockets are not available: %v; closes are found by the gathers only, "+
+			"and sockets born and gone between two gathers are not reported", err)
+		return nil
+	}
+	t.join.closes = q
+	return nil
+}
+
+// Stop ends the subscription of Start.
+func (t *TCPConn) Stop() {
+	if t.join.closes != nil {
+		t.join.closes.close()
+		t.join.closes = nil
+	}
 }
 
 func hasTable(tables []table, protocol string) bool {
@@ -341,9 +382,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	if t.conns != nil {
 		emitted, dropped = t.conns.emitted, t.conns.dropped
 	}
-	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped; owner walk %s",
+	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped; owner walk %s%s",
 		st.Processes, walked.Round(time.Millisecond), st.Gone, st.Denied, st.Skipped, st.ExitedLeaders,
-		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped, t.walkName)
+		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped, t.walkName, t.closesLine())
 	if readable == 0 {
 		if len(errs) > 0 {
 			return fmt.Errorf("no TCP table could be read: %w", errs[0])
@@ -386,4 +427,15 @@ func init() {
 	inputs.Add("tcpconn", func() telegraf.Input {
 		return &TCPConn{Options: defaultOptions()}
 	})
+}
+
+// closesLine adds the destroy notifications of the gather to its debug
+// line.
+func (t *TCPConn) closesLine() string {
+	j := &t.join
+	if j.closes == nil {
+		return ""
+	}
+	return fmt.Sprintf("; %d destroy notifications, %d short-lived, %d dropped, %d overruns so far",
+		j.notified, j.shortLived, j.droppedCloses, j.overruns)
 }

@@ -23,6 +23,7 @@ type sockKey struct {
 type seen struct {
 	first  int64  // unix nanoseconds
 	start  uint64 // the owner's start time
+	cookie uint64 // the kernel's socket cookie, when the source tells it
 	gen    uint32 // the last gather whose table listed it
 	pid    int32  // the last known owner, the first of them; 0: none
 	fd     int32
@@ -67,6 +68,11 @@ type tracker struct {
 	lastFull  int
 	full      int        // sockets not tracked in this gather for want of room
 	kept      []tableKey // tables not tried whose sockets a sweep keeps
+	// With the kernel's destroy notifications: the sockets by cookie, and
+	// the cookies of those a sweep closed, kept a gather, for their
+	// notification may come after.
+	cookies     map[uint64]sockKey
+	sweptClosed map[uint64]uint32 // cookie -> gen of the sweep
 }
 
 func newTracker(limit int, events, emitInitial bool) *tracker {
@@ -78,6 +84,13 @@ func newTracker(limit int, events, emitInitial bool) *tracker {
 		tr.details = make(map[sockKey]detail)
 	}
 	return tr
+}
+
+// byCookie keeps an index of the tracked sockets by cookie, for the
+// kernel's destroy notifications, which name a socket by its cookie.
+func (tr *tracker) byCookie() {
+	tr.cookies = make(map[uint64]sockKey)
+	tr.sweptClosed = make(map[uint64]uint32)
 }
 
 // begin starts a gather.
@@ -107,7 +120,7 @@ func (tr *tracker) observe(key sockKey, r *row, f *facts) (dup bool) {
 		o = &r.owners[0]
 	}
 	now := tr.now.UnixNano()
-	cur := seen{first: now, gen: tr.gen, state: r.State, v6: r.table.v6}
+	cur := seen{first: now, gen: tr.gen, state: r.State, v6: r.table.v6, cookie: r.cookie}
 	if o != nil {
 		cur.pid, cur.fd, cur.start = o.pid, o.fd, o.start
 	}
@@ -135,6 +148,9 @@ func (tr *tracker) observe(key sockKey, r *row, f *facts) (dup bool) {
 	if tr.events && o != nil {
 		tr.details[key] = detail{local: r.Local, remote: r.Remote, dir: r.dir}
 	}
+	if tr.cookies != nil && r.cookie != 0 && !ok {
+		tr.cookies[r.cookie] = key
+	}
 	r.past.first = time.Unix(0, cur.first)
 	r.age = tr.now.Sub(r.past.first)
 	return false
@@ -155,7 +171,7 @@ func (tr *tracker) gone(key sockKey, s seen) gone {
 	d := tr.details[key]
 	p := tr.procs[s.pid]
 	return gone{
-		netns: key.netns, inode: key.inode,
+		netns: key.netns, inode: key.inode, cookie: s.cookie,
 		local: d.local, remote: d.remote, state: s.state, dir: d.dir, first: time.Unix(0, s.first),
 		owner: owner{pid: s.pid, fd: s.fd, start: s.start, name: p.name, container: p.container},
 	}
@@ -194,6 +210,9 @@ func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 			if s.pid != 0 && tr.events {
 				g := tr.gone(key, s)
 				closed(&g)
+				if tr.sweptClosed != nil && g.cookie != 0 {
+					tr.sweptClosed[g.cookie] = tr.gen
+				}
 			}
 		case tried:
 			continue
@@ -203,9 +222,11 @@ func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 			tr.kept = append(tr.kept, tableKey{netns: key.netns, v6: s.v6})
 			continue
 		}
-		delete(tr.sockets, key)
-		if tr.events {
-			delete(tr.details, key)
+		tr.forget(key)
+	}
+	for cookie, gen := range tr.sweptClosed {
+		if gen != tr.gen {
+			delete(tr.sweptClosed, cookie) // its notification is not coming
 		}
 	}
 	for _, tk := range tr.kept {
@@ -225,4 +246,38 @@ func (tr *tracker) sweep(f *facts, closed func(*gone)) {
 	}
 	tr.lastFull = tr.full
 	tr.gathers++
+}
+
+// forget drops a socket.
+func (tr *tracker) forget(key sockKey) {
+	if tr.cookies != nil {
+		delete(tr.cookies, tr.sockets[key].cookie)
+	}
+	delete(tr.sockets, key)
+	if tr.events {
+		delete(tr.details, key)
+	}
+}
+
+// destroyed takes the kernel's notification that the socket with this
+// cookie was freed. A socket the tracker knows ends, and is returned as it
+// last knew it (seen), and with its owner when it had one; known reports
+// whether a gather had seen it, or a sweep already closed it.
+func (tr *tracker) destroyed(cookie uint64) (g gone, seen, known bool) {
+	if _, ok := tr.sweptClosed[cookie]; ok {
+		delete(tr.sweptClosed, cookie)
+		return gone{}, false, true // closed already, by a sweep
+	}
+	key, ok := tr.cookies[cookie]
+	if !ok {
+		return gone{}, false, false
+	}
+	delete(tr.cookies, cookie)
+	s, ok := tr.sockets[key]
+	if !ok {
+		return gone{}, false, true
+	}
+	g = tr.gone(key, s)
+	tr.forget(key)
+	return g, true, true
 }
