@@ -69,11 +69,11 @@ type summaries struct {
 	// missing data.
 	last, merged map[group]totals
 	// ended counts the sockets that ended since the last gather, by group.
-	ended        map[group]totals
-	closedField  bool     // events are on: the closed count is known
-	spare        []counts // maps to reuse
-	at           counts   // cur[atKey]: the rows of a table come in a run
-	atKey        tableKey
+	ended       map[group]totals
+	closedField bool     // events are on: the closed count is known
+	spare       []counts // maps to reuse
+	at          counts   // cur[atKey]: the rows of a table come in a run
+	atKey       tableKey
 
 	// The metric being encoded.
 	g group
