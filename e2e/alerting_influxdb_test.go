@@ -94,7 +94,7 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	bin := binDir(t)
 
 	root := readmeBlocks(t, pluginReadme, "influxql-alert")
-	require.ElementsMatch(t, []string{"close-wait-over", "listeners-gone", "new-peers"}, keys(root))
+	require.ElementsMatch(t, []string{"close-wait-over", "listeners-gone", "new-peers", "short-lived-over"}, keys(root))
 
 	base := startInfluxDB(t)
 	held := holdSockets(t)
@@ -104,7 +104,8 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 
 	startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base,
 		fmt.Sprintf("process_names = [%q]", name),
-		`metrics = ["connection", "event", "summary"]`))
+		`metrics = ["connection", "event", "summary"]`,
+		`source = "netlink"`))
 
 	// The events need a gather that saw the listener before it stops.
 	seen := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s' AND "local_port" = '%s' AND "state" = 'LISTEN'`, pid, listenPort)
@@ -180,6 +181,30 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	require.Equal(t, dialPort, got["local_port"])
 	require.Equal(t, strconv.Itoa(remotePort), got["remote_port"])
 	require.Equal(t, "ESTABLISHED", got["state"])
+
+	// A fourth: 300 short-lived connections to the peer in a few seconds.
+	echo := held.do(t, "echo")[0]
+	for range 300 {
+		c, err := net.Dial("tcp4", "127.0.0.1:"+echo)
+		require.NoError(t, err)
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	var shortLived []series
+	require.Eventually(t, func() bool {
+		var err error
+		shortLived, err = tryQuery(base, "telegraf", root["short-lived-over"])
+		n, ok := valueOf(shortLived, map[string]string{"process_name": name}, "short_lived")
+		return err == nil && ok && n >= 300
+	}, 60*time.Second, 250*time.Millisecond, "short-lived-over did not return the peer: %+v", shortLived)
+	for _, s := range shortLived {
+		require.Greater(t, s.Values[0][1], float64(100), "%+v", s)
+	}
+	// And the events behind it: short-lived, without owner.
+	rows = query(t, base, "telegraf", fmt.Sprintf(
+		`SELECT count("inode") FROM "tcpconn_event" WHERE "event" = 'closed' AND "short_lived" = true AND "local_port" = '%s'`, echo))
+	require.Len(t, rows, 1)
+	require.GreaterOrEqual(t, rows[0].Values[0][1], float64(300), "the echo server's ends, one event each")
 }
 
 // valueOf is seriesValue for polling: false when there is no such series.

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +26,7 @@ const (
 	alertingPlugin  = "../examples/alerting/tcpconn.conf"
 	alertCloseWait  = "TCPCloseWaitPileUp"
 	alertListenGone = "TCPListenerGone"
+	alertShortLived = "TCPShortLivedJump"
 )
 
 // promtool returns the path of the pinned promtool.
@@ -37,7 +39,7 @@ func promtool(t *testing.T) string {
 func TestAlertRulesCheck(t *testing.T) {
 	out, err := exec.Command(promtool(t), "check", "rules", rulesFile).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	require.Contains(t, string(out), "SUCCESS: 2 rules found")
+	require.Contains(t, string(out), "SUCCESS: 3 rules found")
 }
 
 // replaceOnce replaces old by new in s, and requires old to be there once:
@@ -178,7 +180,7 @@ func TestAlertRulesPrometheus(t *testing.T) {
 	rules, err := os.ReadFile(rulesFile)
 	require.NoError(t, err)
 	forRe := regexp.MustCompile(`(?m)^(\s+for: )\S+$`)
-	require.Len(t, forRe.FindAll(rules, -1), 2, "a for: per rule")
+	require.Len(t, forRe.FindAll(rules, -1), 3, "a for: per rule")
 	rulesPath := filepath.Join(dir, "tcpconn.rules.yml")
 	require.NoError(t, os.WriteFile(rulesPath, forRe.ReplaceAll(rules, []byte("${1}2s")), 0o600))
 	out, err := exec.Command(promtool, "check", "rules", rulesPath).CombinedOutput()
@@ -248,6 +250,57 @@ func TestAlertRulesPrometheus(t *testing.T) {
 		return s1 == "" && s2 == ""
 	}, 60*time.Second, 250*time.Millisecond, "the alerts did not clear")
 	t.Logf("cleared after the conditions ended: %s in %s, %s in %s", alertCloseWait, cwAt, alertListenGone, lgAt)
+
+	// The third: short-lived connections to the peer, about 200 a second
+	// against none before, and then none again.
+	echo := held.do(t, "echo")[0]
+	stopChurn := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		n := 0
+		defer func() { churned <- n }()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopChurn:
+				return
+			case <-tick.C:
+			}
+			if c, err := net.Dial("tcp4", "127.0.0.1:"+echo); err == nil {
+				c.Close()
+				n++
+			}
+		}
+	}()
+	shortLivedLabels := map[string]string{"process_name": name}
+	churning := time.Now()
+	var slAt time.Duration
+	var sl promAlert
+	require.Eventually(t, func() bool {
+		alerts, err := promAlerts(base)
+		if err != nil {
+			return false
+		}
+		var s3 string
+		s3, sl = alertState(alerts, alertShortLived, shortLivedLabels)
+		slAt = firstTime(slAt, s3 == "firing", churning)
+		return s3 == "firing"
+	}, 60*time.Second, 250*time.Millisecond, "%s did not fire", alertShortLived)
+	close(stopChurn)
+	t.Logf("%s firing after %s, at %s short-lived connections in a gather; %d made", alertShortLived, slAt, sl.Value, <-churned)
+	stopped := time.Now()
+	slAt = 0
+	require.Eventually(t, func() bool {
+		alerts, err := promAlerts(base)
+		if err != nil {
+			return false
+		}
+		s3, _ := alertState(alerts, alertShortLived, shortLivedLabels)
+		slAt = firstTime(slAt, s3 == "", stopped)
+		return s3 == ""
+	}, 60*time.Second, 250*time.Millisecond, "%s did not clear", alertShortLived)
+	t.Logf("%s cleared after %s", alertShortLived, slAt)
 }
 
 // firstTime returns at, or the time since since when at is unset and cond

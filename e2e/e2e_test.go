@@ -7,6 +7,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,11 +283,13 @@ func peer() error {
 //	stoplisten    closes that listener; "ok"
 //	dial ADDR     connects to ADDR and holds the connection; "ok LOCALPORT"
 //	send N        sends N bytes from the client to the server end; "ok"
+//	echo          a listener that accepts and closes every connection; "ok PORT"
 type peerCommands struct {
 	ln             net.Listener // the main listener, which the closewait clients dial
 	client, server net.Conn     // the ESTABLISHED pair
 	closeWait      []net.Conn
 	service        net.Listener
+	echo           net.Listener // of the echo command
 	dialed         []net.Conn
 }
 
@@ -344,6 +347,24 @@ func (pc *peerCommands) do(line string) (string, error) {
 			return "", err
 		}
 		return "ok", <-errc
+	case "echo":
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false) // a plain TCP listener, which the kernel notifies as such
+		ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		pc.echo = ln
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return fmt.Sprintf("ok %d", ln.Addr().(*net.TCPAddr).Port), nil
 	case "dial":
 		c, err := net.DialTimeout("tcp4", arg, 5*time.Second)
 		if err != nil {
@@ -386,6 +407,9 @@ func (pc *peerCommands) close() {
 	}
 	if pc.service != nil {
 		pc.service.Close()
+	}
+	if pc.echo != nil {
+		pc.echo.Close()
 	}
 }
 

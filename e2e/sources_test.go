@@ -3,12 +3,18 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -122,4 +128,56 @@ func TestBPFWalkCapabilities(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), `D! owner_walk = "auto": the /proc walk, as this agent lacks CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE`)
 	require.Contains(t, string(out), "owner walk procfs")
+}
+
+// TestDestroyEventsUnprivileged runs the shim as uid 65534, without any
+// capability, with source = "netlink" and events: the kernel's destroy
+// notifications need no privilege, so the connections root opens and
+// closes between two gathers are closed events at the second, short-lived.
+func TestDestroyEventsUnprivileged(t *testing.T) {
+	p := setupPrivileged(t)
+	conf := p.writeOptions(t, "closes.conf", `source = "netlink"`, `metrics = ["event"]`, `process_names = ["none"]`)
+	cmd := exec.Command(p.tcpconn, "-config", conf, "-poll_interval_disabled")
+	cmd.SysProcAttr = asNobody(nil, nil)
+	stdin, stdout := testchild.Start(t, cmd)
+
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	// A gather, then connections, then a gather whose output ends with a
+	// marker connection of its own.
+	gather := func() {
+		_, err := io.WriteString(stdin, "\n")
+		require.NoError(t, err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	gather()
+	const n = 50
+	for range n {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		require.NoError(t, err)
+		s, err := ln.Accept()
+		require.NoError(t, err)
+		c.Close()
+		s.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	gather()
+	stdin.Close()
+	var closed int
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "tcpconn_event,") && strings.Contains(line, "event=closed") &&
+			(strings.Contains(line, "local_port="+port+",") || strings.Contains(line, "remote_port="+port+",")) {
+			require.Contains(t, line, "short_lived=true")
+			require.NotContains(t, line, "pid=")
+			closed++
+		}
+	}
+	require.Equal(t, 2*n, closed, "both ends of each connection, as uid 65534")
 }
