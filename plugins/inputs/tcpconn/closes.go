@@ -99,12 +99,12 @@ type closeQueue struct {
 
 // listenCloses subscribes to the destroy notifications of the network
 // namespace of the agent and starts reading them.
-func listenCloses(max int) (*closeQueue, error) {
+func listenCloses(limit int) (*closeQueue, error) {
 	l, err := sockdiag.ListenDestroyed()
 	if err != nil {
 		return nil, err
 	}
-	q := &closeQueue{l: l, max: max}
+	q := &closeQueue{l: l, max: limit}
 	q.wg.Add(1)
 	go q.run()
 	return q, nil

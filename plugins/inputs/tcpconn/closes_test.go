@@ -289,8 +289,8 @@ func TestClosesBurst(t *testing.T) {
 	}
 	ln := plainListener(t)
 	port := ln.Addr().(*net.TCPAddr).Port
-	const max = 10000
-	p := closesPlugin(t, func(p *TCPConn) { p.MaxPendingCloses = max; p.Metrics = []string{"event"} })
+	const limit = 10000
+	p := closesPlugin(t, func(p *TCPConn) { p.MaxPendingCloses = limit; p.Metrics = []string{"event"} })
 	_, _ = closedEvents(t, p, port)
 
 	runtime.GC()
@@ -308,8 +308,8 @@ func TestClosesBurst(t *testing.T) {
 	kept := len(q.pending)
 	q.mu.Unlock()
 	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
-	require.Equal(t, max, kept, "the queue is full, and no more")
-	require.Less(t, growth, int64(max*256+8<<20), "the heap is bounded by max_pending_closes, not by the burst")
+	require.Equal(t, limit, kept, "the queue is full, and no more")
+	require.Less(t, growth, int64(limit*256+8<<20), "the heap is bounded by max_pending_closes, not by the burst")
 
 	var acc testutil.Accumulator
 	require.NoError(t, p.Gather(&acc))
@@ -320,9 +320,9 @@ func TestClosesBurst(t *testing.T) {
 		}
 	}
 	t.Logf("%d closes in %v (%.0f/s); %d notifications received, %d kept, %d dropped, %d overruns; heap %+.1f MiB at the bound",
-		2*n, elapsed.Round(time.Millisecond), float64(2*n)/elapsed.Seconds(), received, max, dropped, q.l.Overruns(), float64(growth)/(1<<20))
+		2*n, elapsed.Round(time.Millisecond), float64(2*n)/elapsed.Seconds(), received, limit, dropped, q.l.Overruns(), float64(growth)/(1<<20))
 	require.Positive(t, received, "one error says how many were dropped: %v", acc.Errors)
-	require.Equal(t, received-max, dropped, "every notification past the bound counted")
+	require.Equal(t, received-limit, dropped, "every notification past the bound counted")
 	if q.l.Overruns() == 0 {
 		require.GreaterOrEqual(t, received, 2*n, "no overrun: every socket notified")
 	}

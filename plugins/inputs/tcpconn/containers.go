@@ -42,9 +42,6 @@ type cgroupContainers struct {
 	root    string // the cgroup2 mount, such as /sys/fs/cgroup
 	byID    map[uint64]string
 	scanned time.Time
-	// unknown counts ids asked for since the last walk that it did not map,
-	// so that the next walk is not done for nothing.
-	unknown int
 }
 
 // rescanAfter bounds how often the cgroup file system is walked again.

@@ -591,7 +591,7 @@ func holdShared() {
 		fail(err)
 	}
 	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-		fail(fmt.Errorf("the heir said %q: %v", line, err))
+		fail(fmt.Errorf("the heir said %q: %w", line, err))
 	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
