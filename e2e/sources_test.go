@@ -136,7 +136,7 @@ func TestBPFWalkCapabilities(t *testing.T) {
 // closes between two gathers are closed events at the second, short-lived.
 func TestDestroyEventsUnprivileged(t *testing.T) {
 	p := setupPrivileged(t)
-	conf := p.writeOptions(t, "closes.conf", `source = "netlink"`, `metrics = ["event"]`, `process_names = ["none"]`)
+	conf := p.writeOptions(t, "closes.conf", `source = "netlink"`, `metrics = ["event"]`)
 	cmd := exec.Command(p.tcpconn, "-config", conf, "-poll_interval_disabled")
 	cmd.SysProcAttr = asNobody(nil, nil)
 	stdin, stdout := testchild.Start(t, cmd)

@@ -38,6 +38,10 @@ func closesPlugin(t *testing.T, configure func(*TCPConn)) *TCPConn {
 	return p
 }
 
+// allProcesses walks every process: with process_names, a short-lived
+// socket that no listener of theirs accepted is not reported.
+func allProcesses(p *TCPConn) { p.ProcessNames = nil }
+
 // plainListener listens on 127.0.0.1 with TCP, not MPTCP, which Go picks
 // by default where the kernel has it: an MPTCP listener's table row is a
 // subflow with a cookie of its own.
@@ -116,7 +120,7 @@ func waitNotified() { time.Sleep(300 * time.Millisecond) }
 func TestClosesShortLived(t *testing.T) {
 	ln := plainListener(t)
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := closesPlugin(t, nil)
+	p := closesPlugin(t, allProcesses)
 	first, _ := closedEvents(t, p, port)
 	require.Empty(t, first)
 
@@ -133,6 +137,7 @@ func TestClosesShortLived(t *testing.T) {
 			require.NotContains(t, tags, owner, "the kernel does not say who owned it")
 		}
 		require.NotContains(t, m.Fields(), "fd")
+		require.NotContains(t, m.Fields(), "inode", "orphaned: the kernel notifies inode 0")
 		require.NotContains(t, m.Fields(), "duration_s", "never seen: no first sighting")
 		require.Equal(t, "local", tags["direction"])
 		if tags["local_port"] == strconv.Itoa(port) {
@@ -155,6 +160,53 @@ func TestClosesShortLived(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, listenerClosed, int64(n))
+}
+
+// TestClosesShortLivedProcessNames: with process_names, a short-lived
+// socket is reported only when a listener of those processes accepted it,
+// since it has no owner of its own: the servers' ends of our listener,
+// not the clients' (which might be any process's), and nothing for a
+// listener of a process not named.
+func TestClosesShortLivedProcessNames(t *testing.T) {
+	const n = 200
+	for _, tc := range []struct {
+		names   []string
+		servers int
+	}{
+		{[]string{"tcpconn.test"}, n},
+		{[]string{"no-such-process"}, 0},
+	} {
+		t.Run(tc.names[0], func(t *testing.T) {
+			ln := plainListener(t)
+			port := ln.Addr().(*net.TCPAddr).Port
+			p := closesPlugin(t, func(p *TCPConn) { p.ProcessNames = tc.names })
+			first, _ := closedEvents(t, p, port)
+			require.Empty(t, first)
+
+			connectAndClose(t, ln, n, 10, false)
+			waitNotified()
+			events, metrics := closedEvents(t, p, port)
+			servers := 0
+			for _, m := range events {
+				require.Equal(t, strconv.Itoa(port), m.Tags()["local_port"], "a client end, which no listener of ours accepted: %v", m)
+				require.Equal(t, true, field(t, m, "short_lived"), "%v", m)
+				servers++
+			}
+			require.Equal(t, tc.servers, servers)
+			var closed int64
+			for _, m := range metrics {
+				if m.Name() == measurementSummary {
+					if _, ok := m.Tags()["process_name"]; !ok && m.Tags()["direction"] == "local" {
+						// Sockets a gather saw without owner still count:
+						// not ours, none short-lived.
+						continue
+					}
+					closed += field(t, m, "closed").(int64)
+				}
+			}
+			require.GreaterOrEqual(t, closed, int64(tc.servers))
+		})
+	}
 }
 
 // field returns a field of m, required.
@@ -216,7 +268,7 @@ func TestClosesSeenOnce(t *testing.T) {
 func TestClosesAgainstSS(t *testing.T) {
 	ln := plainListener(t)
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := closesPlugin(t, nil)
+	p := closesPlugin(t, allProcesses)
 	_, _ = closedEvents(t, p, port)
 
 	// Line-buffered: ss is killed at the end, and would lose its last page.
@@ -290,7 +342,7 @@ func TestClosesBurst(t *testing.T) {
 	ln := plainListener(t)
 	port := ln.Addr().(*net.TCPAddr).Port
 	const limit = 10000
-	p := closesPlugin(t, func(p *TCPConn) { p.MaxPendingCloses = limit; p.Metrics = []string{"event"} })
+	p := closesPlugin(t, func(p *TCPConn) { p.ProcessNames = nil; p.MaxPendingCloses = limit; p.Metrics = []string{"event"} })
 	_, _ = closedEvents(t, p, port)
 
 	runtime.GC()

@@ -135,7 +135,11 @@ func (ev *events) encode(e encoder) {
 	if ev.kind != eventOpened {
 		e.fieldString("from_state", ev.from.String())
 	}
-	e.fieldInt("inode", int64(ev.inode))
+	// A short-lived socket has none: the kernel orphans a socket when its
+	// process closes it, and notifies its destruction with inode 0.
+	if ev.inode != 0 {
+		e.fieldInt("inode", int64(ev.inode))
+	}
 	if f != nil {
 		f.u32(e, "lost", hasLost, f.lost)
 		f.u32(e, "min_rtt_us", hasMinRTT, f.minRTT)

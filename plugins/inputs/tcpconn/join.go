@@ -44,6 +44,10 @@ type join struct {
 	spareCloses []closed
 	overruns    uint64 // the Listener's count at the last gather
 	warnedLoss  bool
+	// someProcesses: process_names walks only some processes. A
+	// short-lived socket has no owner, so then it counts only if one of
+	// theirs listened for it.
+	someProcesses bool
 	// Of the last take: for the debug line.
 	notified, shortLived, droppedCloses int
 
@@ -180,9 +184,12 @@ func (j *join) destroyed() []error {
 			if !j.tracker.mayOpen(tk) {
 				continue
 			}
-			j.shortLived++
 			g = gone{netns: j.closesNetns, cookie: c.cookie, local: c.local, remote: c.remote, state: c.state, shortLived: true}
 			g.dir, g.listener = j.acceptedBy(j.closesNetns, c)
+			if j.someProcesses && g.listener == nil {
+				continue
+			}
+			j.shortLived++
 		}
 		g.notified = true
 		if c.info.has != 0 {

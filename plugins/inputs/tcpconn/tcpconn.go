@@ -245,7 +245,7 @@ func (t *TCPConn) initStages(states *[256]bool) error {
 			return fmt.Errorf("config option \"metrics\": unknown metric %q; use any of \"connection\", \"event\", \"summary\"", m)
 		}
 	}
-	t.join = join{out: out, stages: stages, tracker: newTracker(t.MaxTracked, wantEvents, t.EmitInitial)}
+	t.join = join{out: out, stages: stages, tracker: newTracker(t.MaxTracked, wantEvents, t.EmitInitial), someProcesses: len(t.ProcessNames) > 0}
 	if t.kernelCloses() {
 		t.join.tracker.byCookie()
 		if t.Namespaces == "all" {
