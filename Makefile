@@ -62,6 +62,8 @@ test: build servers
 	# The plugin's stub must still build, and accept every option, elsewhere.
 	GOOS=darwin $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	# Every benchmark once, with its own correctness checks, so that none rots.
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) fuzz-seeds
 
 # A short run of every fuzz target; `make fuzz` runs them longer.
@@ -79,12 +81,15 @@ fuzz:
 # The go test benchmarks, then the whole-host scale benchmark against the
 # peers (bench/scale, BENCHMARKS.md). SIZES chooses its socket counts;
 # SIZES= skips it. PROFILE=dir also profiles tcpconn at the largest size.
+# BASE=dir adds the tcpconn of another tree (git worktree add dir <rev>),
+# to compare two trees in one run.
 SIZES   ?= 2k,20k,200k
 PROFILE ?=
+BASE    ?=
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/...
-	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)); fi
+	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)) $(if $(BASE),-base $(BASE)); fi
 
 lint:
 	@command -v $(BIN)/golangci-lint >/dev/null || GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

@@ -140,7 +140,6 @@ func BenchmarkReader1M(b *testing.B) {
 	require.NoError(b, r.Err())
 	require.Zero(b, r.Malformed())
 	require.NoError(b, pf.Close())
-	require.NoError(b, pf.Close())
 	require.Equal(b, rows, n)
 
 	var procfsNs, tcpconnNs float64
