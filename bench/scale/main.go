@@ -13,13 +13,18 @@
 //	go run ./bench/scale -sizes 2k,20k,200k
 //	go run ./bench/scale -sizes 200k -profile /tmp/prof   # and profile tcpconn -once
 //
-// The peers:
+// The peers (-peers chooses; the list is printed by -h):
 //
-//	tcpconn    bin/tcpconn -once, built from ./cmd/tcpconn, with max_sockets = 0 and timeout = "60s"
-//	ss         ss -tanp (iproute2)
-//	gopsutil   gopsutil v4 net.Connections("tcp"), as Telegraf's netstat and procstat
-//	procfs     prometheus/procfs AllProcs → FileDescriptorTargets → NetTCP/NetTCP6 joined in a map
-//	floor      raw syscalls, one thread: read tcp+tcp6 in 1 MiB reads, getdents64 + readlinkat every fd
+//	tcpconn          bin/tcpconn -once, built from ./cmd/tcpconn: the /proc tables, the /proc walk
+//	tcpconn-netlink  the same with source = "netlink"; tcpconn-tcpinfo also with tcp_info = true
+//	tcpconn-bpf      with owner_walk = "bpf"; tcpconn-bpf-netlink with both
+//	tcpconn-base     with -base DIR: ./cmd/tcpconn of the tree in DIR, to compare two trees in one run
+//	table-*          the table phase alone: parser, or a sock_diag dump with and without tcp_info
+//	walk-*           the owner walk alone, /proc or BPF, timing its load apart
+//	ss, ss-tin       ss -tanp, and ss -tin (no owners, tcp_info) (iproute2)
+//	gopsutil         gopsutil v4 net.Connections("tcp"), as Telegraf's netstat and procstat
+//	procfs           prometheus/procfs AllProcs → FileDescriptorTargets → NetTCP/NetTCP6 joined in a map
+//	floor            raw syscalls, one thread: read tcp+tcp6 in 1 MiB reads, getdents64 + readlinkat every fd
 package main
 
 import (
@@ -51,13 +56,18 @@ func main() {
 		peers   = flag.String("peers", "", "comma-separated peers to run (default: all): "+strings.Join(peerNames(), ","))
 		profile = flag.String("profile", "", "directory: at the largest size, profile tcpconn -once into cpu.prof there")
 		keep    = flag.Bool("keep", false, "keep the directory of built binaries")
+		base    = flag.String("base", "", "directory of another tree of this module (a git worktree): adds the peer tcpconn-base, its ./cmd/tcpconn")
 	)
 	flag.Parse()
+	baseTree = *base
 	if err := run(*sizes, *runs, *peers, *profile, *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "scale: %v\n", err)
 		os.Exit(1)
 	}
 }
+
+// baseTree is -base: another tree whose tcpconn runs as tcpconn-base.
+var baseTree string
 
 // peer is one program under measurement.
 type peer struct {
@@ -66,18 +76,93 @@ type peer struct {
 	// argv, relative to the build directory for the built ones.
 	argv func(dir string) []string
 	// owned extracts the number of owned sockets (socket, owner pairs) from
-	// the output of a run, and how many of them belong to the load.
+	// the output of a run, and how many of them belong to the load; for
+	// the peers that find no owners, the rows they read.
 	owned func(out []byte, load map[int]bool) (owned, ofLoad int, err error)
+	// conf, for a tcpconn, is its configuration, written to <name>.conf.
+	conf string
+	// rows: owned counts table rows, not owners.
+	rows bool
+	// phases: the peer prints "key=nanoseconds" of its own phases, which
+	// every run captures.
+	phases bool
+}
+
+// tcpconnConf is the configuration of the tcpconn peers. The default
+// max_connection_metrics (100000) would drop half of the 200k load, and the
+// default timeout (5s) cuts a 200k gather short on a busy two-core machine.
+// The options are set to the values of issue 5's runs, since the default
+// owner_walk, "auto", takes the BPF walk as root.
+func tcpconnConf(extra string) string {
+	return "[[inputs.tcpconn]]\n  max_connection_metrics = 0\n  timeout = \"60s\"\n" + extra
+}
+
+func tcpconnPeer(name, what, conf string) peer {
+	return peer{
+		name: name,
+		what: what,
+		argv: func(dir string) []string {
+			exe := "tcpconn"
+			if name == "tcpconn-base" {
+				exe = name
+			}
+			return []string{filepath.Join(dir, exe), "-once", "-config", filepath.Join(dir, name+".conf")}
+		},
+		owned: countTCPConn,
+		conf:  conf,
+	}
 }
 
 var allPeers = []peer{
+	tcpconnPeer("tcpconn",
+		"`bin/tcpconn -once` with `max_connection_metrics = 0`, `timeout = \"60s\"`, `source = \"procfs\"`, `owner_walk = \"procfs\"`: walk, parse, join, events tracker, metrics, line protocol to /dev/null",
+		tcpconnConf("  source = \"procfs\"\n  owner_walk = \"procfs\"\n")),
+	tcpconnPeer("tcpconn-netlink", "tcpconn with `source = \"netlink\"`",
+		tcpconnConf("  source = \"netlink\"\n  owner_walk = \"procfs\"\n")),
+	tcpconnPeer("tcpconn-tcpinfo", "tcpconn with `source = \"netlink\"` and `tcp_info = true`",
+		tcpconnConf("  source = \"netlink\"\n  tcp_info = true\n  owner_walk = \"procfs\"\n")),
+	tcpconnPeer("tcpconn-bpf", "tcpconn with `owner_walk = \"bpf\"`",
+		tcpconnConf("  source = \"procfs\"\n  owner_walk = \"bpf\"\n")),
+	tcpconnPeer("tcpconn-bpf-netlink", "tcpconn with `owner_walk = \"bpf\"` and `source = \"netlink\"`",
+		tcpconnConf("  source = \"netlink\"\n  owner_walk = \"bpf\"\n")),
+	// The base tree may predate max_connection_metrics, owner_walk and
+	// source: its defaults were the /proc tables and walk.
+	tcpconnPeer("tcpconn-base", "tcpconn of the tree given by `-base`, with `max_sockets = 0` and `timeout = \"60s\"`",
+		"[[inputs.tcpconn]]\n  max_sockets = 0\n  timeout = \"60s\"\n"),
 	{
-		name: "tcpconn",
-		what: "`bin/tcpconn -once` with `max_connection_metrics = 0` and `timeout = \"60s\"`: walk, parse, join, metrics, line protocol to /dev/null",
-		argv: func(dir string) []string {
-			return []string{filepath.Join(dir, "tcpconn"), "-once", "-config", filepath.Join(dir, "tcpconn.conf")}
-		},
-		owned: countTCPConn,
+		name:  "table-procfs",
+		what:  "`bench/peers/table`: the table phase alone, `/proc/net/tcp` and `tcp6` through parser",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "procfs"} },
+		owned: countRowsLine,
+		rows:  true,
+	},
+	{
+		name:  "table-netlink",
+		what:  "`bench/peers/table -source netlink`: a sock_diag dump of each family through sockdiag",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "netlink"} },
+		owned: countRowsLine,
+		rows:  true,
+	},
+	{
+		name:  "table-tcpinfo",
+		what:  "`bench/peers/table -source netlink -info`: the same with tcp_info",
+		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "netlink", "-info"} },
+		owned: countRowsLine,
+		rows:  true,
+	},
+	{
+		name:   "walk-procfs",
+		what:   "`bench/peers/walk`: the owner walk alone, resolver over `/proc/<pid>/fd` on GOMAXPROCS workers",
+		argv:   func(dir string) []string { return []string{filepath.Join(dir, "walk"), "-walk", "procfs"} },
+		owned:  countOwnedLine,
+		phases: true,
+	},
+	{
+		name:   "walk-bpf",
+		what:   "`bench/peers/walk -walk bpf`: bpfwalk, its load (BTF, verifier) timed apart from the walk",
+		argv:   func(dir string) []string { return []string{filepath.Join(dir, "walk"), "-walk", "bpf"} },
+		owned:  countOwnedLine,
+		phases: true,
 	},
 	{
 		name:  "floor",
@@ -90,6 +175,13 @@ var allPeers = []peer{
 		what:  "`ss -tanp` (iproute2): sock_diag netlink for the sockets, /proc/*/fd for the owners",
 		argv:  func(string) []string { return []string{"ss", "-tanp"} },
 		owned: countSS,
+	},
+	{
+		name:  "ss-tin",
+		what:  "`ss -tin` (iproute2): sock_diag with tcp_info, no owners",
+		argv:  func(string) []string { return []string{"ss", "-tin"} },
+		owned: countSSRows,
+		rows:  true,
 	},
 	{
 		name:  "gopsutil",
@@ -117,6 +209,8 @@ func peerNames() []string {
 type sample struct {
 	wall, user, sys time.Duration
 	maxRSS          int64 // bytes
+	// phases the peer timed itself, by name.
+	phases map[string]time.Duration
 }
 
 func (s sample) cpu() time.Duration { return s.user + s.sys }
@@ -137,12 +231,18 @@ func run(sizeList string, runs int, peerList, profileDir string, keep bool) erro
 		return err
 	}
 	peers := allPeers
+	if baseTree == "" {
+		peers = slices.DeleteFunc(slices.Clone(peers), func(p peer) bool { return p.name == "tcpconn-base" })
+	}
 	if peerList != "" {
 		peers = nil
 		for _, name := range strings.Split(peerList, ",") {
 			i := slices.IndexFunc(allPeers, func(p peer) bool { return p.name == name })
 			if i < 0 {
 				return fmt.Errorf("unknown peer %q; use %s", name, strings.Join(peerNames(), ","))
+			}
+			if allPeers[i].name == "tcpconn-base" && baseTree == "" {
+				return fmt.Errorf("peer tcpconn-base needs -base DIR")
 			}
 			peers = append(peers, allPeers[i])
 		}
@@ -249,17 +349,28 @@ func build(dir string) error {
 	start := time.Now()
 	cmd := exec.Command("go", "build", "-o", dir+"/",
 		"./cmd/tcpconn", "./bench/cmd/loadgen", "./bench/cmd/rusage",
-		"./bench/peers/gopsutil", "./bench/peers/procfsjoin", "./bench/peers/floor")
+		"./bench/peers/gopsutil", "./bench/peers/procfsjoin", "./bench/peers/floor",
+		"./bench/peers/table", "./bench/peers/walk")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building the peers (run from the module root): %w", err)
 	}
-	// The default max_connection_metrics (100000) would drop half of the
-	// 200k load, and the default timeout (5s) cuts a 200k gather short on
-	// a busy two-core machine.
-	conf := "[[inputs.tcpconn]]\n  max_connection_metrics = 0\n  timeout = \"60s\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "tcpconn.conf"), []byte(conf), 0o644); err != nil {
-		return err
+	if baseTree != "" {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "tcpconn-base"), "./cmd/tcpconn")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = baseTree, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building tcpconn in %s: %w", baseTree, err)
+		}
+		rev, _ := exec.Command("git", "-C", baseTree, "describe", "--always", "--dirty").Output()
+		fmt.Printf("- tcpconn-base: %s, tree %s\n", baseTree, strings.TrimSpace(string(rev)))
+	}
+	for _, p := range allPeers {
+		if p.conf == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.name+".conf"), []byte(p.conf), 0o644); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("- built the peers from this tree in %v\n", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -330,17 +441,21 @@ func measureSize(dir string, n, runs int, peers []peer, profileDir string) (size
 		}
 		res.samples = append(res.samples, s)
 		res.check = "ok"
+		what := "owned sockets"
+		if p.rows {
+			what = "rows" // of the tables, the load's and the host's
+		}
 		if res.owned < 2*n || res.owned > 2*sr.rows {
 			res.check = "OUT OF BALLPARK"
 		}
 		extra := ""
-		if p.name == "tcpconn" {
+		if strings.HasPrefix(p.name, "tcpconn") {
 			extra = fmt.Sprintf(", %d of them the load's (want %d)", res.ofLoad, load.Sockets())
 			if res.ofLoad != load.Sockets() {
 				res.check = "WRONG"
 			}
 		}
-		fmt.Printf("check %-8s owned sockets %d (≥ 2N = %d)%s: %s\n", p.name, res.owned, 2*n, extra, res.check)
+		fmt.Printf("check %-8s %s %d (≥ 2N = %d)%s: %s\n", p.name, what, res.owned, 2*n, extra, res.check)
 		if s := firstLine(errOut); s != "" {
 			fmt.Printf("      %-8s stderr: %s\n", "", s)
 		}
@@ -377,7 +492,26 @@ func measureSize(dir string, n, runs int, peers []peer, profileDir string) (size
 // runPeer runs p once, through bench/cmd/rusage. With capture, it returns
 // its stdout; otherwise stdout goes to /dev/null.
 func runPeer(dir string, p peer, capture bool) (out, errOut []byte, s sample, err error) {
-	return runArgv(dir, p.argv(dir), capture)
+	out, errOut, s, err = runArgv(dir, p.argv(dir), capture || p.phases)
+	if err == nil && p.phases {
+		s.phases = parsePhases(out)
+	}
+	return out, errOut, s, err
+}
+
+// parsePhases reads the "key=nanoseconds" words of out.
+func parsePhases(out []byte) map[string]time.Duration {
+	m := make(map[string]time.Duration)
+	for _, w := range strings.Fields(string(out)) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			continue
+		}
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			m[strings.TrimSuffix(k, "_ns")] = time.Duration(ns)
+		}
+	}
+	return m
 }
 
 func runArgv(dir string, argv []string, capture bool) (out, errOut []byte, s sample, err error) {
@@ -477,6 +611,29 @@ func countOwnedLine(out []byte, _ map[int]bool) (int, int, error) {
 	}
 	n, err := strconv.Atoi(f[1])
 	return n, 0, err
+}
+
+// countRowsLine reads "rows N" from the table peer.
+func countRowsLine(out []byte, _ map[int]bool) (int, int, error) {
+	f := strings.Fields(string(out))
+	if len(f) < 2 || f[0] != "rows" {
+		return 0, 0, fmt.Errorf("unexpected output %q", firstLine(out))
+	}
+	n, err := strconv.Atoi(f[1])
+	return n, 0, err
+}
+
+// countSSRows counts the sockets listed by ss -tin: the lines that do not
+// start with white space (tcp_info continues a socket's line), less the
+// header.
+func countSSRows(out []byte, _ map[int]bool) (int, int, error) {
+	n := 0
+	for line := range bytes.Lines(out) {
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			n++
+		}
+	}
+	return max(n-1, 0), 0, nil
 }
 
 // countSS counts the owners listed by ss -tanp: one "pid=" per (socket,
@@ -607,6 +764,35 @@ func (sr *sizeResult) print() {
 	fmt.Println()
 	fmt.Println("Ratios: peer / tcpconn (above 1: tcpconn is faster), except for the floor: tcpconn / floor (the cost above the floor).")
 	fmt.Println()
+	var phased bool
+	for _, r := range sr.results {
+		if r.failed != "" || !r.peer.phases || len(r.samples) == 0 {
+			continue
+		}
+		if !phased {
+			fmt.Println("Phases the peers timed themselves (median):")
+			fmt.Println()
+			phased = true
+		}
+		var keys []string
+		for k := range r.samples[0].phases {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %s", k, secs(median(r.samples, phase(k)))))
+		}
+		fmt.Printf("- %s: %s\n", r.peer.name, strings.Join(parts, ", "))
+	}
+	if phased {
+		fmt.Println()
+	}
+}
+
+// phase is a phase's time in a sample, for median.
+func phase(name string) func(sample) time.Duration {
+	return func(s sample) time.Duration { return s.phases[name] }
 }
 
 // summarise prints the growth of tcpconn's RSS and the issue's targets at
@@ -672,6 +858,67 @@ func summarise(all []sizeResult) {
 	fmt.Printf("  - peak RSS ≤ 64 MiB: %.1f MiB: %s\n", m, met(m <= 64))
 	if growth >= 0 {
 		fmt.Printf("  - RSS growth 20k→200k < 4 MiB per 10k sockets: %.2f: %s\n", growth, met(growth < 4))
+	}
+
+	of := func(name string) *result {
+		for _, r := range last.results {
+			if r.peer.name == name && r.failed == "" && len(r.samples) > 0 {
+				return r
+			}
+		}
+		return nil
+	}
+	ratio := func(a, b string, f func(sample) time.Duration) (float64, bool) {
+		ra, rb := of(a), of(b)
+		if ra == nil || rb == nil {
+			return 0, false
+		}
+		return median(ra.samples, f).Seconds() / median(rb.samples, f).Seconds(), true
+	}
+	if f, ok := get("floor"); ok {
+		if b, ok := get("tcpconn-base"); ok {
+			fmt.Printf("  - issue 11, no slower than the base tree: tcpconn/floor %.2f×, tcpconn-base/floor %.2f×: %s\n",
+				tw.Seconds()/f.Seconds(), b.Seconds()/f.Seconds(), met(tw <= b+b/20))
+		}
+	}
+	// Issue 12: the netlink source.
+	if r, ok := ratio("table-netlink", "table-procfs", cpu); ok {
+		fmt.Printf("  - issue 12, table phase CPU netlink/procfs ≤ 0.7: %.2f×: %s\n", r, met(r <= 0.7))
+	}
+	if r, ok := ratio("table-tcpinfo", "table-procfs", cpu); ok {
+		fmt.Printf("    (with tcp_info: %.2f× procfs)\n", r)
+	}
+	if r, ok := ratio("tcpconn-netlink", "tcpconn", wall); ok {
+		fmt.Printf("  - issue 12, tcpconn netlink no slower than procfs: wall %.2f×: %s\n", r, met(r <= 1))
+	}
+	if r, ok := ratio("tcpconn-tcpinfo", "tcpconn-netlink", wall); ok {
+		c, _ := ratio("tcpconn-tcpinfo", "tcpconn-netlink", cpu)
+		fmt.Printf("  - issue 12, tcp_info adds ≤ 20%%: wall %.2f×, CPU %.2f× of netlink without: %s\n", r, c, met(r <= 1.2))
+	}
+	for _, name := range []string{"tcpconn-netlink", "tcpconn-tcpinfo", "tcpconn-bpf", "tcpconn-bpf-netlink"} {
+		if r := of(name); r != nil {
+			m := mib(maxRSS(r.samples))
+			fmt.Printf("  - %s peak RSS ≤ 64 MiB: %.1f MiB: %s\n", name, m, met(m <= 64))
+		}
+	}
+	// Issue 13: the BPF walk.
+	if rp, rb := of("walk-procfs"), of("walk-bpf"); rp != nil && rb != nil {
+		p, b := median(rp.samples, phase("walk")), median(rb.samples, phase("walk"))
+		r := p.Seconds() / b.Seconds()
+		fmt.Printf("  - issue 13, bpf walk ≥ 10× faster than the procfs walk: %.2f× (%s vs %s; the load, once: %s): %s\n",
+			r, secs(p), secs(b), secs(median(rb.samples, phase("load"))), met(r >= 10))
+	}
+	if f, ok := get("floor"); ok {
+		for _, name := range []string{"tcpconn-bpf", "tcpconn-bpf-netlink"} {
+			if b, ok := get(name); ok {
+				r := b.Seconds() / f.Seconds()
+				fmt.Printf("  - issue 13, %s wall ≤ 0.35 × floor: %.2f× (%s vs %s): %s\n", name, r, secs(b), secs(f), met(r <= 0.35))
+			}
+		}
+	}
+	if rb := of("tcpconn-bpf"); rb != nil {
+		b := mib(maxRSS(rb.samples))
+		fmt.Printf("  - issue 13, tcpconn-bpf peak RSS no higher than tcpconn's: %.1f vs %.1f MiB: %s\n", b, m, met(b <= m*1.05))
 	}
 	fmt.Println()
 }
