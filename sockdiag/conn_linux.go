@@ -109,7 +109,7 @@ func (c *Conn) Dump(req Request) (*Dump, error) {
 	}
 	states := req.States
 	if states == 0 {
-		states = ^uint32(0)
+		states = AllStates
 	}
 	if err := c.send(req.Family, unix.IPPROTO_TCP, ext, states); err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)

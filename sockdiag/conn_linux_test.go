@@ -334,6 +334,49 @@ func TestDumpStatesFilter(t *testing.T) {
 	}
 }
 
+// TestDumpSkipsBoundOnly: a socket that is bound and neither listens nor
+// connects is not in /proc/net/tcp, nor in a dump of all states; the
+// kernel (6.7 on) dumps it only for the mask bit TCP_BOUND_INACTIVE.
+func TestDumpSkipsBoundOnly(t *testing.T) {
+	c, err := Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			domain, addr := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+			if f.af == AFInet6 {
+				domain, addr = unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}
+			}
+			fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+			require.NoError(t, err)
+			defer unix.Close(fd)
+			require.NoError(t, unix.Bind(fd, addr))
+			sa, err := unix.Getsockname(fd)
+			require.NoError(t, err)
+			port := 0
+			switch sa := sa.(type) {
+			case *unix.SockaddrInet4:
+				port = sa.Port
+			case *unix.SockaddrInet6:
+				port = sa.Port
+			}
+			has := func(sockets []Socket) bool {
+				return slices.ContainsFunc(sockets, func(s Socket) bool { return int(s.Local.Port()) == port })
+			}
+			for _, s := range procTable(t, f.table) {
+				require.NotEqual(t, port, int(s.Local.Port()), "in %s: %+v", f.table, s)
+			}
+			require.False(t, has(dumpAll(t, c, Request{Family: f.af})), "in a dump of all states")
+			require.False(t, has(dumpAll(t, c, Request{Family: f.af, States: AllStates})))
+			const boundInactive = 13
+			if kernelAtLeast(t, 6, 7) {
+				require.True(t, has(dumpAll(t, c, Request{Family: f.af, States: 1 << boundInactive})),
+					"the kernel dumps the bound socket for its own bit: the test's socket is there to be found")
+			}
+		})
+	}
+}
+
 func TestStateMask(t *testing.T) {
 	require.Equal(t, uint32(1<<10), StateMask(parser.Listen))
 	require.Equal(t, uint32(1<<1|1<<6), StateMask(parser.Established, parser.TimeWait, parser.TimeWait))

@@ -215,3 +215,14 @@ func rawDump(t testing.TB, c *Conn, family, protocol uint8) []byte {
 	c.dump.label = dumpLabel(family)
 	return readDump(t, &c.dump)
 }
+
+// kernelAtLeast tells whether the running kernel is major.minor or newer.
+func kernelAtLeast(t testing.TB, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	require.NoError(t, unix.Uname(&u))
+	var maj, min int
+	_, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min)
+	require.NoError(t, err)
+	return maj > major || maj == major && min >= minor
+}

@@ -18,13 +18,14 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // manyEnv switches the test binary into a process named nl-load that
 // holds the given number of loopback connections, both ends, one of them
-// with 100 bytes its receiver has not read.
+// with 100 bytes its receiver has not read, and one socket only bound.
 const manyEnv = "TCPCONN_TEST_MANY"
 
 func holdMany() {
@@ -44,6 +45,15 @@ func holdMany() {
 		fail(err)
 	}
 	conns := []io.Closer{ln}
+	// And a socket that is bound and neither listens nor connects, which
+	// /proc/net/tcp does not list: nor must a dump.
+	bound, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP)
+	if err != nil {
+		fail(err)
+	}
+	if err := unix.Bind(bound, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		fail(err)
+	}
 	for i := range n {
 		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
