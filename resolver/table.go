@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 )
 
@@ -123,35 +124,68 @@ type Table struct {
 	// is gone.
 	Unwalked []Unwalked
 	Stats    Stats
+
+	index index
+}
+
+// index is a directory of Owners by inode, which Lookup reads: bucket k
+// holds the owners whose inodes are in [min + k<<shift, min + (k+1)<<shift),
+// Owners[start[k]:start[k+1]]. There is a bucket for about every two
+// owners, so a lookup reads one entry of start and bisects a few owners,
+// where bisecting all of Owners takes 18 probes, each a likely cache miss:
+// 30 to 70 ns a lookup against 170 at 200k sockets here.
+type index struct {
+	owners int // len(Owners) when built; another length disables it
+	min    uint64
+	shift  uint
+	start  []int32
+}
+
+// Index builds the directory that speeds up Lookup. Walk and Sort call it;
+// a caller who changes Owners afterwards calls it again. Without it, or
+// after Owners changed length, Lookup bisects.
+func (t *Table) Index() {
+	x := &t.index
+	o := t.Owners
+	x.owners = -1
+	if len(o) == 0 {
+		return
+	}
+	size := 1 << bits.Len(uint(len(o)/2))
+	first, last := o[0].Inode, o[len(o)-1].Inode
+	x.min, x.shift = first, 0
+	for (last-first)>>x.shift >= uint64(size) {
+		x.shift++
+	}
+	x.start = slices.Grow(x.start[:0], size+1)[:size+1]
+	// An owner's bucket is (inode-first)>>shift, below size: computed so,
+	// the bounds cannot overflow.
+	i := 0
+	for k := range x.start {
+		for i < len(o) && (o[i].Inode-first)>>x.shift < uint64(k) {
+			i++
+		}
+		x.start[k] = int32(i)
+	}
+	x.owners = len(o)
 }
 
 // Lookup returns the owners of inode as the half-open range t.Owners[i:j];
-// i == j when there is none. It does not allocate.
+// i == j when there is none, and i is where inode would go. It does not
+// allocate.
 func (t *Table) Lookup(inode uint64) (i, j int) {
 	o := t.Owners
-	// Lower bound of inode. Socket inodes come from a counter, so they are
-	// spread evenly enough for interpolation to land near the answer in a
-	// probe or two where bisection takes 18 at 200k owners, each a likely
-	// cache miss. A few probes at most, then bisection, which the
-	// interpolation can only have narrowed.
+	// The lower bound of inode, within its bucket of the index.
 	lo, hi := 0, len(o)
-	for probes := 0; probes < 3 && hi-lo > 32; probes++ {
-		a, b := o[lo].Inode, o[hi-1].Inode
-		if inode <= a {
-			hi = lo
-			break
+	if x := &t.index; x.owners == len(o) && len(o) > 0 {
+		if inode < x.min {
+			return 0, 0
 		}
-		if inode > b {
-			lo = hi
-			break
+		k := (inode - x.min) >> x.shift
+		if k >= uint64(len(x.start)-1) {
+			return len(o), len(o)
 		}
-		m := lo + int(float64(inode-a)/float64(b-a)*float64(hi-1-lo))
-		// Keep the invariant o[lo-1] < inode <= o[hi] of a lower bound.
-		if o[m].Inode < inode {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+		lo, hi = int(x.start[k]), int(x.start[k+1])
 	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -216,6 +250,7 @@ func (t *Table) Sort() {
 	}
 	slices.SortFunc(t.Unwalked, func(a, b Unwalked) int { return cmp.Compare(a.PID, b.PID) })
 	slices.SortFunc(t.Owners, compareOwners)
+	t.Index()
 }
 
 func compareProcs(a, b Process) int { return cmp.Compare(a.PID, b.PID) }

@@ -204,6 +204,7 @@ func (r *Resolver) merge(ctx context.Context, workers []*worker, unreached []int
 		}
 	}
 	slices.SortFunc(t.Owners, compareOwners)
+	t.Index()
 
 	var errs []error
 	if st.Denied > 0 {
