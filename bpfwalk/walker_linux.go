@@ -36,9 +36,6 @@ type Walker struct {
 	table  resolver.Table
 	dec    decoder
 	lister procLister
-	// scratch and counts serve sortByInode.
-	scratch []resolver.Owner
-	counts  [1 << radixBits]int
 
 	afterRead func() // a test's hook, called after each read
 }
@@ -320,7 +317,7 @@ func (w *Walker) cutShort(err error) error {
 // sort puts the table in the order it documents.
 func (w *Walker) sort() {
 	t := &w.table
-	t.Owners, w.scratch = sortByInode(t.Owners, w.scratch, &w.counts)
+	sortByInode(t.Owners)
 	t.Sort()
 }
 
