@@ -2,9 +2,8 @@ package bpfwalk
 
 import (
 	"bytes"
-	"strings"
-	"unicode/utf8"
 
+	"github.com/tcpconn/telegraf-tcpconn/internal/proctext"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
@@ -18,28 +17,5 @@ func cleanName(comm []byte) string {
 	if i := bytes.IndexByte(comm, 0); i >= 0 {
 		comm = comm[:i]
 	}
-	return cleanText(comm, resolver.MaxNameLen)
-}
-
-// cleanText returns b as valid UTF-8 capped at limit bytes on a rune
-// boundary, as package resolver does.
-func cleanText(b []byte, limit int) string {
-	if utf8.Valid(b) {
-		return string(b[:runeCut(b, limit)])
-	}
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	return s[:runeCut(s, limit)]
-}
-
-// runeCut returns the largest n <= limit such that b[:n] ends on a rune
-// boundary.
-func runeCut[T string | []byte](b T, limit int) int {
-	if len(b) <= limit {
-		return len(b)
-	}
-	n := limit
-	for n > 0 && !utf8.RuneStart(b[n]) {
-		n--
-	}
-	return n
+	return proctext.CleanText(comm, resolver.MaxNameLen)
 }

@@ -6,12 +6,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"math"
 	"slices"
 	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/proctext"
 )
 
 // The few reads of the proc root that account for the processes the
@@ -54,7 +55,7 @@ func (l *procLister) listPIDs(root string, pids []int32) ([]int32, error) {
 			if name, b = nextDirent(b); name == nil {
 				break
 			}
-			if pid, ok := parsePID(name); ok {
+			if pid, ok := proctext.ParsePID(name); ok {
 				pids = append(pids, pid)
 			}
 		}
@@ -121,7 +122,7 @@ func (l *procLister) probe(root string, pid int32) (why unseen, errno unix.Errno
 			if name, b = nextDirent(b); name == nil {
 				break
 			}
-			if _, ok := parsePID(name); ok { // an fd number
+			if _, ok := proctext.ParsePID(name); ok { // an fd number
 				return hidden, unix.EPERM, st.start
 			}
 		}
@@ -153,71 +154,15 @@ type stat struct {
 	start uint64 // field 22, starttime
 }
 
-// parseStat parses the content of /proc/<pid>/stat. The name in field 2
-// may hold spaces and parentheses: the fields are counted from the last
-// ')'.
+// parseStat parses the content of /proc/<pid>/stat.
 func parseStat(b []byte) (stat, bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	f, ok := proctext.StatFields(b)
+	if !ok || len(f[0]) != 1 {
 		return stat{}, false
 	}
-	b = b[i+1:]
-	var f [20][]byte // fields 3 to 22
-	for k := range f {
-		for len(b) > 0 && b[0] == ' ' {
-			b = b[1:]
-		}
-		end := 0
-		for end < len(b) && b[end] != ' ' && b[end] != '\n' {
-			end++
-		}
-		f[k], b = b[:end], b[end:]
-	}
-	if len(f[0]) != 1 {
-		return stat{}, false
-	}
-	flags, ok1 := parseUint(f[6])
-	start, ok2 := parseUint(f[19])
+	flags, ok1 := proctext.ParseUint(f[6])
+	start, ok2 := proctext.ParseUint(f[19])
 	return stat{state: f[0][0], flags: flags, start: start}, ok1 && ok2
-}
-
-// parseUint parses unsigned decimal digits, rejecting empty input, any
-// other byte and overflow.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
-
-// parsePID parses a pid or an fd as the kernel names them: decimal digits,
-// no sign, no leading zero, at most MaxInt32.
-func parsePID(b []byte) (int32, bool) {
-	if len(b) == 0 || len(b) > 10 || (len(b) > 1 && b[0] == '0') {
-		return 0, false
-	}
-	var v int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if v > 1<<31-1 {
-		return 0, false
-	}
-	return int32(v), true
 }
 
 // nextDirent returns the NUL-terminated name of the first record of a
@@ -290,3 +235,4 @@ func errnoOf(err error) unix.Errno {
 	}
 	return unix.EIO
 }
+

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/tcpconn/telegraf-tcpconn/internal/proctext"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
@@ -273,7 +274,7 @@ func (d *decoder) cgroupText(depth, flags byte, raw []byte) string {
 		out = append(out, '/')
 	}
 	out = append(out, '\n')
-	s := cleanText(out, resolver.MaxCgroupLen)
+	s := proctext.CleanText(out, resolver.MaxCgroupLen)
 	if len(d.cgroups) >= internMax {
 		clear(d.cgroups)
 	}

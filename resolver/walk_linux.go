@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/proctext"
 )
 
 const (
@@ -240,7 +242,7 @@ func (r *Resolver) listPIDs(rootfd int) error {
 			if !ok {
 				break
 			}
-			if pid, ok := parseCanonical(r.rootBuf[off:off+l], math.MaxInt32); ok && pid > 0 {
+			if pid, ok := proctext.ParseCanonical(r.rootBuf[off:off+l], math.MaxInt32); ok && pid > 0 {
 				r.pids = append(r.pids, int32(pid))
 			}
 		}

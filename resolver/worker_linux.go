@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/proctext"
 )
 
 // worker walks one process at a time with its own buffers and results.
@@ -233,7 +235,7 @@ func (w *worker) readMeta(pfd, nsdir int, p *Process, opts *Options) failure {
 	if opts.Cgroup {
 		switch b, e := readFile(pfd, cstr("cgroup\x00"), w.file); e {
 		case 0:
-			p.Cgroup = cleanText(b, MaxCgroupLen)
+			p.Cgroup = proctext.CleanText(b, MaxCgroupLen)
 		case unix.ENOENT, unix.ESRCH:
 		default:
 			return failed("open", "cgroup", e)
@@ -261,7 +263,7 @@ func (w *worker) liveThread(pfd int, pid int32) int {
 			if !ok {
 				break
 			}
-			if tid, ok := parseCanonical(w.dirBuf[off:off+l], math.MaxInt32); !ok || int32(tid) == pid {
+			if tid, ok := proctext.ParseCanonical(w.dirBuf[off:off+l], math.MaxInt32); !ok || int32(tid) == pid {
 				continue
 			}
 			if tfd, e := openat(taskfd, &w.dirBuf[off], unix.O_RDONLY|unix.O_DIRECTORY); e == 0 {
@@ -295,7 +297,7 @@ func (w *worker) walkFDs(done <-chan struct{}, fdfd int, pid, slot int32) (stopp
 			if !ok {
 				break
 			}
-			fd, ok := parseCanonical(w.dirBuf[off:off+l], math.MaxInt32)
+			fd, ok := proctext.ParseCanonical(w.dirBuf[off:off+l], math.MaxInt32)
 			if !ok {
 				continue // ".", ".." and anything that is not an fd
 			}
