@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"unsafe"
@@ -236,3 +238,33 @@ func errnoOf(err error) unix.Errno {
 	return unix.EIO
 }
 
+// maxOwnersHint bounds the capacity socketsInUse may ask for: 4M owners,
+// 96 MiB, whatever the file says.
+const maxOwnersHint = 1 << 22
+
+// socketsInUse returns the "sockets: used" count of <root>/net/sockstat,
+// the sockets of the agent's network namespace, of every family: a size
+// for the first walk's table, which otherwise grows from nothing by
+// copying itself (30 ms of a 130 ms first walk at 200k sockets). 0 when
+// the file cannot be read.
+func socketsInUse(root string) int {
+	b, err := os.ReadFile(filepath.Join(root, "net", "sockstat"))
+	if err != nil {
+		return 0
+	}
+	return parseSocketsUsed(b)
+}
+
+// parseSocketsUsed reads N from the line "sockets: used N" of sockstat.
+func parseSocketsUsed(b []byte) int {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := proctext.Fields(line, 3)
+	if string(f[0]) != "sockets:" || string(f[1]) != "used" {
+		return 0
+	}
+	n, ok := proctext.ParseUint(f[2])
+	if !ok {
+		return 0
+	}
+	return int(min(n, maxOwnersHint))
+}

@@ -192,6 +192,9 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 	if d.pids, err = w.lister.listPIDs(root, d.pids); err != nil {
 		return t, fmt.Errorf("listing proc root %q: %w", root, err)
 	}
+	if cap(t.Owners) == 0 {
+		t.Owners = make([]resolver.Owner, 0, socketsInUse(root))
+	}
 	d.reset(t, w.opts.Cgroup)
 	d.match = w.opts.Match
 
