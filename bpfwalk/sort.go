@@ -50,7 +50,7 @@ func sortDigits(s []resolver.Owner, base uint64, width int) {
 		count[digit(&s[i])]++
 	}
 	sum := 0
-	for d, c := range count {
+	for d, c := range &count {
 		next[d] = sum
 		sum += c
 		end[d] = sum
@@ -71,7 +71,7 @@ func sortDigits(s []resolver.Owner, base uint64, width int) {
 		return // each bucket holds one inode
 	}
 	start := 0
-	for d, c := range count {
+	for d, c := range &count {
 		if c > 1 {
 			sortDigits(s[start:start+c], base+uint64(d)<<shift, shift)
 		}

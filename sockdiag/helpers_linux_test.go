@@ -221,8 +221,8 @@ func kernelAtLeast(t testing.TB, major, minor int) bool {
 	t.Helper()
 	var u unix.Utsname
 	require.NoError(t, unix.Uname(&u))
-	var maj, min int
-	_, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min)
+	var gotMajor, gotMinor int
+	_, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &gotMajor, &gotMinor)
 	require.NoError(t, err)
-	return maj > major || maj == major && min >= minor
+	return gotMajor > major || gotMajor == major && gotMinor >= minor
 }

@@ -242,7 +242,7 @@ func run(sizeList string, runs int, peerList, profileDir string, keep bool) erro
 				return fmt.Errorf("unknown peer %q; use %s", name, strings.Join(peerNames(), ","))
 			}
 			if allPeers[i].name == "tcpconn-base" && baseTree == "" {
-				return fmt.Errorf("peer tcpconn-base needs -base DIR")
+				return errors.New("peer tcpconn-base needs -base DIR")
 			}
 			peers = append(peers, allPeers[i])
 		}
