@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -121,75 +120,7 @@ func checkInvariants(t testing.TB, tab *resolver.Table) {
 }
 
 // sock is one socket descriptor held by a process.
-type sock struct {
-	FD    int32
-	Inode uint64
-}
-
-func fdOf(c any) (int32, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0, fmt.Errorf("%T has no SyscallConn", c)
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var fd int32
-	if err := raw.Control(func(f uintptr) { fd = int32(f) }); err != nil {
-		return 0, err
-	}
-	return fd, nil
-}
-
-func sockOf(fd int32) (sock, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd), &st); err != nil {
-		return sock{}, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return sock{}, fmt.Errorf("fd %d is not a socket", fd)
-	}
-	return sock{FD: fd, Inode: st.Ino}, nil
-}
-
-// openLoopback opens a listener, a client connected to it and the accepted
-// server end.
-func openLoopback(network, addr string) (closers []io.Closer, socks []sock, err error) {
-	l, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	closers = append(closers, l)
-	c, err := net.Dial(network, l.Addr().String())
-	if err != nil {
-		return closers, nil, err
-	}
-	closers = append(closers, c)
-	s, err := l.Accept()
-	if err != nil {
-		return closers, nil, err
-	}
-	closers = append(closers, s)
-	for _, x := range []any{l, c, s} {
-		fd, err := fdOf(x)
-		if err != nil {
-			return closers, nil, err
-		}
-		so, err := sockOf(fd)
-		if err != nil {
-			return closers, nil, err
-		}
-		socks = append(socks, so)
-	}
-	return closers, socks, nil
-}
-
-func closeAll(cs []io.Closer) {
-	for _, c := range cs {
-		c.Close()
-	}
-}
+type sock = testchild.Sock
 
 // liveChild holds v4 and v6 loopback sockets, the socket inherited on fd 3
 // and a dup of its listener on highFD, prints them as "sock <fd> <inode>"
@@ -209,20 +140,20 @@ func liveChild() int {
 			return fail(err)
 		}
 	}
-	closers, socks, err := openLoopback("tcp4", "127.0.0.1:0")
-	defer closeAll(closers)
+	closers, socks, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0")
+	defer testchild.CloseAll(closers)
 	if err != nil {
 		return fail(err)
 	}
-	if c6, s6, err := openLoopback("tcp6", "[::1]:0"); err == nil {
-		defer closeAll(c6)
+	if c6, s6, err := testchild.OpenLoopback("tcp6", "[::1]:0"); err == nil {
+		defer testchild.CloseAll(c6)
 		socks = append(socks, s6...)
 	}
 	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
 		return fail(err)
 	}
 	socks = append(socks, sock{FD: highFD, Inode: socks[0].Inode})
-	if shared, err := sockOf(3); err == nil { // ExtraFiles[0], if any
+	if shared, err := testchild.SockOf(3); err == nil { // ExtraFiles[0], if any
 		socks = append(socks, shared)
 	}
 	for _, s := range socks {

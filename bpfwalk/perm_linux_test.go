@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // permResult is what permChild reports on its standard output.
@@ -93,9 +95,9 @@ func TestPrivileges(t *testing.T) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	lfd, err := fdOf(l)
+	lfd, err := testchild.FDOf(l)
 	require.NoError(t, err)
-	ls, err := sockOf(lfd)
+	ls, err := testchild.SockOf(lfd)
 	require.NoError(t, err)
 
 	dir, err := os.MkdirTemp("", "bpfwalk-perm-") //nolint:usetesting // must be reachable by uid 65534, unlike t.TempDir's parents

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
@@ -78,8 +79,8 @@ func timensOuter() int {
 // reader's boottime offset to every start time; the bpf walk does too.
 func TestWalkTimeNamespace(t *testing.T) {
 	w := newWalker(t, Options{ProcRoot: "/proc"})
-	l, _, err := openLoopback("tcp4", "127.0.0.1:0") // so that this process is in Procs
-	defer closeAll(l)
+	l, _, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0") // so that this process is in Procs
+	defer testchild.CloseAll(l)
 	require.NoError(t, err)
 	exe, err := os.Executable()
 	require.NoError(t, err)

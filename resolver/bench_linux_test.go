@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // benchTree builds the fixture of BenchmarkWalk: procs processes, each with
@@ -78,7 +80,7 @@ func BenchmarkWalkLive(b *testing.B) {
 	require.NoError(b, err)
 	defer l.Close()
 	var closers []io.Closer
-	defer func() { closeAll(closers) }()
+	defer func() { testchild.CloseAll(closers) }()
 	for range conns {
 		c, err := net.Dial("tcp4", l.Addr().String())
 		require.NoError(b, err)

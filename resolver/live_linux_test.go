@@ -50,78 +50,7 @@ func TestMain(m *testing.M) {
 }
 
 // sock is one socket descriptor held by a process.
-type sock struct {
-	FD    int32
-	Inode uint64
-}
-
-// fdOf returns the descriptor behind a net.Listener or net.Conn.
-func fdOf(c any) (int32, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0, fmt.Errorf("%T has no SyscallConn", c)
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var fd int32
-	if err := raw.Control(func(f uintptr) { fd = int32(f) }); err != nil {
-		return 0, err
-	}
-	return fd, nil
-}
-
-// sockOf returns the descriptor and the fstat inode of a socket descriptor.
-func sockOf(fd int32) (sock, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd), &st); err != nil {
-		return sock{}, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return sock{}, fmt.Errorf("fd %d is not a socket", fd)
-	}
-	return sock{FD: fd, Inode: st.Ino}, nil
-}
-
-// openLoopback opens a listener on addr ("127.0.0.1:0" or "[::1]:0"), a
-// client connected to it and the accepted server end, and returns them with
-// their sockets.
-func openLoopback(network, addr string) (closers []io.Closer, socks []sock, err error) {
-	l, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	closers = append(closers, l)
-	c, err := net.Dial(network, l.Addr().String())
-	if err != nil {
-		return closers, nil, err
-	}
-	closers = append(closers, c)
-	s, err := l.Accept()
-	if err != nil {
-		return closers, nil, err
-	}
-	closers = append(closers, s)
-	for _, x := range []any{l, c, s} {
-		fd, err := fdOf(x)
-		if err != nil {
-			return closers, nil, err
-		}
-		so, err := sockOf(fd)
-		if err != nil {
-			return closers, nil, err
-		}
-		socks = append(socks, so)
-	}
-	return closers, socks, nil
-}
-
-func closeAll(cs []io.Closer) {
-	for _, c := range cs {
-		c.Close()
-	}
-}
+type sock = testchild.Sock
 
 // liveChild holds its own v4 and v6 loopback sockets, the shared socket on
 // fd 3 and a dup of its listener on highFD, prints them as "sock <fd>
@@ -131,20 +60,20 @@ func liveChild() int {
 		fmt.Printf("error %v\n", err)
 		return 1
 	}
-	closers, socks, err := openLoopback("tcp4", "127.0.0.1:0")
-	defer closeAll(closers)
+	closers, socks, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0")
+	defer testchild.CloseAll(closers)
 	if err != nil {
 		return fail(err)
 	}
-	if c6, s6, err := openLoopback("tcp6", "[::1]:0"); err == nil {
-		defer closeAll(c6)
+	if c6, s6, err := testchild.OpenLoopback("tcp6", "[::1]:0"); err == nil {
+		defer testchild.CloseAll(c6)
 		socks = append(socks, s6...)
 	}
 	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
 		return fail(err)
 	}
 	socks = append(socks, sock{FD: highFD, Inode: socks[0].Inode})
-	shared, err := sockOf(3) // ExtraFiles[0]
+	shared, err := testchild.SockOf(3) // ExtraFiles[0]
 	if err != nil {
 		return fail(err)
 	}
@@ -210,11 +139,11 @@ func sortSocks(s []sock) {
 func TestWalkLive(t *testing.T) {
 	self := int32(os.Getpid())
 
-	closers, mine, err := openLoopback("tcp4", "127.0.0.1:0")
-	defer closeAll(closers)
+	closers, mine, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0")
+	defer testchild.CloseAll(closers)
 	require.NoError(t, err)
-	if c6, s6, err := openLoopback("tcp6", "[::1]:0"); err == nil {
-		defer closeAll(c6)
+	if c6, s6, err := testchild.OpenLoopback("tcp6", "[::1]:0"); err == nil {
+		defer testchild.CloseAll(c6)
 		mine = append(mine, s6...)
 	} else {
 		t.Logf("no IPv6 loopback, v4 only: %v", err)
@@ -228,11 +157,11 @@ func TestWalkLive(t *testing.T) {
 	sharedFile, err := sl.(*net.TCPListener).File()
 	require.NoError(t, err)
 	defer sharedFile.Close()
-	slfd, err := fdOf(sl)
+	slfd, err := testchild.FDOf(sl)
 	require.NoError(t, err)
-	s1, err := sockOf(slfd)
+	s1, err := testchild.SockOf(slfd)
 	require.NoError(t, err)
-	s2, err := sockOf(int32(sharedFile.Fd()))
+	s2, err := testchild.SockOf(int32(sharedFile.Fd()))
 	require.NoError(t, err)
 	require.Equal(t, s1.Inode, s2.Inode)
 	mine = append(mine, s1, s2)
@@ -363,12 +292,12 @@ func permChild() int {
 		return 1
 	}
 	defer l.Close()
-	fd, err := fdOf(l)
+	fd, err := testchild.FDOf(l)
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	s, err := sockOf(fd)
+	s, err := testchild.SockOf(fd)
 	if err != nil {
 		fmt.Println(err)
 		return 1
