@@ -7,12 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -140,27 +137,9 @@ func liveChild() int {
 			return fail(err)
 		}
 	}
-	closers, socks, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0")
-	defer testchild.CloseAll(closers)
-	if err != nil {
+	if err := testchild.HoldSockets(highFD, false); err != nil {
 		return fail(err)
 	}
-	if c6, s6, err := testchild.OpenLoopback("tcp6", "[::1]:0"); err == nil {
-		defer testchild.CloseAll(c6)
-		socks = append(socks, s6...)
-	}
-	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
-		return fail(err)
-	}
-	socks = append(socks, sock{FD: highFD, Inode: socks[0].Inode})
-	if shared, err := testchild.SockOf(3); err == nil { // ExtraFiles[0], if any
-		socks = append(socks, shared)
-	}
-	for _, s := range socks {
-		fmt.Printf("sock %d %d\n", s.FD, s.Inode)
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
@@ -203,24 +182,9 @@ func startLiveChild(t *testing.T, shared *os.File, setup func(*exec.Cmd)) (int32
 // readSocks reads "sock <fd> <inode>" lines up to "ready".
 func readSocks(t *testing.T, stdout *bufio.Reader) []sock {
 	t.Helper()
-	var socks []sock
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 1 && f[0] == "ready" {
-			sortSocks(socks)
-			return socks
-		}
-		require.Len(t, f, 3, "child said %q", sc.Text())
-		require.Equal(t, "sock", f[0], "child said %q", sc.Text())
-		fd, err := strconv.ParseInt(f[1], 10, 32)
-		require.NoError(t, err)
-		ino, err := strconv.ParseUint(f[2], 10, 64)
-		require.NoError(t, err)
-		socks = append(socks, sock{FD: int32(fd), Inode: ino})
-	}
-	t.Fatalf("child ended before it was ready: %v", sc.Err())
-	return nil
+	socks := testchild.ReadSocks(t, stdout)
+	sortSocks(socks)
+	return socks
 }
 
 func sortSocks(s []sock) {

@@ -3,12 +3,10 @@
 package resolver
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -60,29 +58,9 @@ func liveChild() int {
 		fmt.Printf("error %v\n", err)
 		return 1
 	}
-	closers, socks, err := testchild.OpenLoopback("tcp4", "127.0.0.1:0")
-	defer testchild.CloseAll(closers)
-	if err != nil {
+	if err := testchild.HoldSockets(highFD, true); err != nil {
 		return fail(err)
 	}
-	if c6, s6, err := testchild.OpenLoopback("tcp6", "[::1]:0"); err == nil {
-		defer testchild.CloseAll(c6)
-		socks = append(socks, s6...)
-	}
-	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
-		return fail(err)
-	}
-	socks = append(socks, sock{FD: highFD, Inode: socks[0].Inode})
-	shared, err := testchild.SockOf(3) // ExtraFiles[0]
-	if err != nil {
-		return fail(err)
-	}
-	socks = append(socks, shared)
-	for _, s := range socks {
-		fmt.Printf("sock %d %d\n", s.FD, s.Inode)
-	}
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
@@ -99,23 +77,7 @@ func startLiveChild(t *testing.T, shared *os.File) (int32, []sock) {
 	cmd.Stderr = os.Stderr
 	_, stdout := testchild.Start(t, cmd)
 
-	var socks []sock
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 1 && f[0] == "ready" {
-			return int32(cmd.Process.Pid), socks
-		}
-		require.Len(t, f, 3, "child said %q", sc.Text())
-		require.Equal(t, "sock", f[0], "child said %q", sc.Text())
-		fd, err := strconv.ParseInt(f[1], 10, 32)
-		require.NoError(t, err)
-		ino, err := strconv.ParseUint(f[2], 10, 64)
-		require.NoError(t, err)
-		socks = append(socks, sock{FD: int32(fd), Inode: ino})
-	}
-	t.Fatalf("child ended before it was ready: %v", sc.Err())
-	return 0, nil
+	return int32(cmd.Process.Pid), testchild.ReadSocks(t, stdout)
 }
 
 // ownedBy returns the sockets the table gives pid, sorted by fd.

@@ -1,10 +1,15 @@
 package testchild
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,4 +87,63 @@ func CloseAll(cs []io.Closer) {
 	for _, c := range cs {
 		c.Close()
 	}
+}
+
+// HoldSockets is the body of a child that holds sockets for a walk to find:
+// a v4 loopback listener, client and server end, the same on v6 where the
+// host has ::1, a dup of the listener on highFD and, with shared, the
+// socket its parent passed on fd 3 (ExtraFiles[0]), which it then must
+// have. It prints each as "sock <fd> <inode>", then "ready", and holds them
+// until its stdin closes. ReadSocks is the parent's side.
+func HoldSockets(highFD int, shared bool) error {
+	closers, socks, err := OpenLoopback("tcp4", "127.0.0.1:0")
+	defer CloseAll(closers)
+	if err != nil {
+		return err
+	}
+	if c6, s6, err := OpenLoopback("tcp6", "[::1]:0"); err == nil {
+		defer CloseAll(c6)
+		socks = append(socks, s6...)
+	}
+	if err := unix.Dup3(int(socks[0].FD), highFD, unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	socks = append(socks, Sock{FD: int32(highFD), Inode: socks[0].Inode})
+	s3, err := SockOf(3)
+	switch {
+	case err == nil:
+		socks = append(socks, s3)
+	case shared:
+		return err
+	}
+	for _, s := range socks {
+		fmt.Printf("sock %d %d\n", s.FD, s.Inode)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// ReadSocks reads what HoldSockets prints, up to "ready".
+func ReadSocks(t testing.TB, stdout *bufio.Reader) []Sock {
+	t.Helper()
+	var socks []Sock
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 1 && f[0] == "ready" {
+			return socks
+		}
+		if len(f) != 3 || f[0] != "sock" {
+			t.Fatalf("child said %q", sc.Text())
+		}
+		fd, err1 := strconv.ParseInt(f[1], 10, 32)
+		ino, err2 := strconv.ParseUint(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("child said %q", sc.Text())
+		}
+		socks = append(socks, Sock{FD: int32(fd), Inode: ino})
+	}
+	t.Fatalf("child ended before it was ready: %v", sc.Err())
+	return nil
 }
