@@ -55,7 +55,7 @@ type faultPlan struct {
 	Timeout        time.Duration
 
 	// Faults of the gatherer, in the second gather only.
-	RlimitSlack int    // > 0: RLIMIT_NOFILE becomes the open fds plus this
+	RlimitSlack int    // > 0: RLIMIT_NOFILE leaves this many descriptors free
 	SlowAt      string // the walk sleeps past the deadline at this process
 	KillAt      string // the walk kills KillPID at this process, and waits for its end
 	KillPID     int
@@ -144,11 +144,10 @@ func gatherFaults() {
 		}
 		defer r.Close()
 		defer w.Close()
-		fds, err := os.ReadDir("/proc/self/fd")
+		limit, err := freeSlotsLimit(plan.RlimitSlack)
 		if err != nil {
 			fail(err)
 		}
-		limit := uint64(len(fds) - 1 + plan.RlimitSlack) // -1: ReadDir's own
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
 			fail(err)
 		}
@@ -157,6 +156,37 @@ func gatherFaults() {
 	gather(2)
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
+	}
+}
+
+// freeSlotsLimit is the RLIMIT_NOFILE under which exactly n descriptor
+// numbers are free. The limit bounds numbers, not a count: a descriptor
+// inherited above it (a shell's 251, say) leaves one more slot free below
+// it, so counting open descriptors would make the fault depend on the
+// caller's environment.
+func freeSlotsLimit(n int) (uint64, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	open := make(map[int]bool, len(fds))
+	for _, f := range fds {
+		var fd int
+		if _, err := fmt.Sscan(f.Name(), &fd); err != nil {
+			return 0, err
+		}
+		// ReadDir's own descriptor is closed by now.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			open[fd] = true
+		}
+	}
+	fd := 0
+	for free := 0; ; fd++ {
+		if !open[fd] {
+			if free++; free == n {
+				return uint64(fd + 1), nil
+			}
+		}
 	}
 }
 
@@ -442,8 +472,15 @@ func TestFaultMatrix(t *testing.T) {
 		},
 		{
 			name: "EMFILE while walking",
-			plan: func(p *faultPlan) { p.RlimitSlack = 2 },
-			err:  func(*faultTree) string { return "too many open files" },
+			// Three free: the proc root, a process's directory, then its
+			// comm and its fd directory, one after the other; its status
+			// is the fourth. A denied fd directory still gets EACCES,
+			// as the kernel takes a descriptor number before it checks
+			// the path.
+			plan: func(p *faultPlan) { p.RlimitSlack = 3 },
+			err: func(ft *faultTree) string {
+				return fmt.Sprintf("could not be walked (first: open %s/10/status: too many open files)", ft.root)
+			},
 		},
 		{
 			name:     "deadline hit mid-walk",
