@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func startTelegraf(t *testing.T, bin, conf string) (stop func()) {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("telegraf log:\n%s", tail(log.Bytes(), 4000))
+			t.Logf("telegraf log:\n%s", tail(log.Bytes(), 16000))
 		}
 	})
 	return stop
@@ -126,22 +127,25 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	// Poll the queries themselves until a gather after the changes has
 	// been flushed.
 	var closeWait, gone, peers []series
-	require.Eventually(t, func() bool {
-		var err error
-		if closeWait, err = tryQuery(base, "telegraf", root["close-wait-over"]); err != nil {
+	var lastErr error
+	eventually(t, 60*time.Second, func() bool {
+		if closeWait, lastErr = tryQuery(base, "telegraf", root["close-wait-over"]); lastErr != nil {
 			return false
 		}
-		if gone, err = tryQuery(base, "telegraf", root["listeners-gone"]); err != nil {
+		if gone, lastErr = tryQuery(base, "telegraf", root["listeners-gone"]); lastErr != nil {
 			return false
 		}
-		if peers, err = tryQuery(base, "telegraf", root["new-peers"]); err != nil {
+		if peers, lastErr = tryQuery(base, "telegraf", root["new-peers"]); lastErr != nil {
 			return false
 		}
 		n, ok := valueOf(closeWait, map[string]string{"process_name": name}, "close_wait")
 		return ok && n == wantCloseWait &&
 			hasSeries(gone, map[string]string{"pid": pid}) &&
 			hasSeries(peers, map[string]string{"pid": pid, "remote_addr": newPeerAddr})
-	}, 60*time.Second, 250*time.Millisecond, "the alert queries did not return the peer's rows:\nclose-wait-over %+v\nlisteners-gone %+v\nnew-peers %+v", closeWait, gone, peers)
+	}, func() string {
+		return fmt.Sprintf("the alert queries did not return the peer's rows (want close_wait %v):\nclose-wait-over %+v\nlisteners-gone %+v\nnew-peers %+v\nlast error: %v\n%s",
+			wantCloseWait, closeWait, gone, peers, lastErr, peerRecord(base, name, pid))
+	})
 	t.Logf("alert queries answered after %s", time.Since(start).Round(time.Millisecond))
 
 	// More than N CLOSE_WAIT connections: the peer, with all of them, and
@@ -191,12 +195,13 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var shortLived []series
-	require.Eventually(t, func() bool {
-		var err error
-		shortLived, err = tryQuery(base, "telegraf", root["short-lived-over"])
+	eventually(t, 60*time.Second, func() bool {
+		shortLived, lastErr = tryQuery(base, "telegraf", root["short-lived-over"])
 		n, ok := valueOf(shortLived, map[string]string{"process_name": name}, "short_lived")
-		return err == nil && ok && n >= 300
-	}, 60*time.Second, 250*time.Millisecond, "short-lived-over did not return the peer: %+v", shortLived)
+		return lastErr == nil && ok && n >= 300
+	}, func() string {
+		return fmt.Sprintf("short-lived-over did not return the peer: %+v\nlast error: %v\n%s", shortLived, lastErr, peerRecord(base, name, pid))
+	})
 	for _, s := range shortLived {
 		require.Greater(t, s.Values[0][1], float64(100), "%+v", s)
 	}
@@ -205,12 +210,13 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	// a connection that a gather saw alive (the machine may be slow) closes
 	// with its owner, the peer, and short_lived false.
 	var closed []series
-	require.Eventually(t, func() bool {
-		var err error
-		closed, err = tryQuery(base, "telegraf", fmt.Sprintf(
-			`SELECT * FROM "tcpconn_event" WHERE "event" = 'closed' AND "local_port" = '%s'`, echo))
-		return err == nil && len(closed) == 1 && len(closed[0].Values) >= 300
-	}, 60*time.Second, 250*time.Millisecond, "the echo server's closed events: %+v", closed)
+	closedQuery := fmt.Sprintf(`SELECT * FROM "tcpconn_event" WHERE "event" = 'closed' AND "local_port" = '%s'`, echo)
+	eventually(t, 60*time.Second, func() bool {
+		closed, lastErr = tryQuery(base, "telegraf", closedQuery)
+		return lastErr == nil && len(closed) == 1 && len(closed[0].Values) >= 300
+	}, func() string {
+		return fmt.Sprintf("the echo server's closed events: %+v\nlast error: %v\n%s", closed, lastErr, peerRecord(base, name, pid))
+	})
 	require.Len(t, closed[0].Values, 300, "the echo server's ends, one event each")
 	clients := make(map[any]bool)
 	alive := 0
@@ -227,6 +233,23 @@ func TestAlertQueriesInfluxDB(t *testing.T) {
 	}
 	require.Len(t, clients, 300, "one event per connection")
 	t.Logf("the echo server's 300 ends: %d short-lived, %d seen alive by a gather", 300-alive, alive)
+}
+
+// peerRecord is what reached InfluxDB of the peer, for a failure's
+// message: the gathers that carried its sockets, its summaries and its
+// events, newest first.
+func peerRecord(base, name, pid string) string {
+	var b strings.Builder
+	for _, q := range []string{
+		fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s' AND time > now() - 5m GROUP BY time(1s), "state" fill(none)`, pid),
+		fmt.Sprintf(`SELECT * FROM "tcpconn_summary" WHERE "process_name" = '%s' AND time > now() - 5m ORDER BY time DESC LIMIT 40`, name),
+		fmt.Sprintf(`SELECT * FROM "tcpconn_event" WHERE "pid" = '%s' OR "process_name" = '%s' ORDER BY time DESC LIMIT 40`, pid, name),
+		`SELECT count("inode") FROM "tcpconn" WHERE time > now() - 5m GROUP BY time(5s) fill(none)`,
+	} {
+		s, err := tryQuery(base, "telegraf", q)
+		fmt.Fprintf(&b, "%s\n  at %s: %+v (%v)\n", q, time.Now().UTC().Format(time.RFC3339), s, err)
+	}
+	return b.String()
 }
 
 // valueOf is seriesValue for polling: false when there is no such series.

@@ -665,6 +665,20 @@ func seriesValue(t *testing.T, ss []series, tags map[string]string, column strin
 	return 0
 }
 
+// eventually is require.Eventually with a message made when it fails, so
+// that it shows what the condition saw last rather than what its variables
+// held before it first ran.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, msg())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 func tail(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[len(b)-n:]
@@ -682,13 +696,16 @@ func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) strin
 	pluginConf := filepath.Join(dir, "tcpconn.conf")
 	require.NoError(t, os.WriteFile(pluginConf, []byte("[[inputs.tcpconn]]\n  "+strings.Join(options, "\n  ")+"\n"), 0o600))
 	telegrafConf := filepath.Join(dir, "telegraf.conf")
+	// At debug level, so that a failure's log shows each gather (the
+	// shim's D! line) and each write to InfluxDB.
 	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
   interval = "1s"
   flush_interval = "1s"
   omit_hostname = true
+  debug = true
 
 [[inputs.execd]]
-  command = [%q, "-config", %q, "-poll_interval_disabled"]
+  command = [%q, "-config", %q, "-poll_interval_disabled", "-debug"]
   signal = "STDIN"
   data_format = "influx"
 
