@@ -16,7 +16,7 @@ FUZZMINIMIZETIME ?= 60s
 
 export TCPCONN_BIN_DIR := $(BIN)
 
-.PHONY: all build servers run test fuzz-seeds fuzz bench lint fmt tidy generate clean FORCE
+.PHONY: all build servers custom-telegraf run test fuzz-seeds fuzz bench lint fmt tidy generate clean FORCE
 
 all: build
 
@@ -38,6 +38,30 @@ endef
 $(BIN)/telegraf: FORCE
 	$(call pinned,telegraf,$(TELEGRAF_VERSION),github.com/influxdata/telegraf/cmd/telegraf,-tags $(TELEGRAF_TAGS))
 
+# The plugin compiled into Telegraf, as the README's "Compiled into a custom
+# Telegraf" says: Telegraf's module source at the pin, plus
+# examples/custom-telegraf/tcpconn.go in its plugins/inputs/all and a
+# replace of this module by this tree. The source is copied again only when
+# the pin changes; go build is incremental, so the plugin is always this
+# tree's. (go mod tidy there would fail on a test-only dependency the proxy
+# does not serve; -mod=mod does not need it.)
+TELEGRAF_SRC  := $(BIN)/telegraf-src
+CUSTOM_TAGS   := custom,inputs.tcpconn,outputs.file,outputs.influxdb
+MODULE        := $(shell $(GO) list -m)
+
+custom-telegraf: $(BIN)/telegraf-tcpconn
+
+$(BIN)/telegraf-tcpconn: FORCE
+	@if [ "$$(cat $(TELEGRAF_SRC)/.tcpconn-version 2>/dev/null)" != "$(TELEGRAF_VERSION)" ]; then \
+	  set -e; echo "copying Telegraf $(TELEGRAF_VERSION) into $(TELEGRAF_SRC)"; \
+	  src=$$($(GO) mod download -json github.com/influxdata/telegraf@$(TELEGRAF_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  rm -rf $(TELEGRAF_SRC); cp -r "$$src" $(TELEGRAF_SRC); chmod -R u+w $(TELEGRAF_SRC); \
+	  cd $(TELEGRAF_SRC) && $(GO) mod edit -require $(MODULE)@v0.0.0 -replace $(MODULE)=$(CURDIR); \
+	  echo $(TELEGRAF_VERSION) > $(TELEGRAF_SRC)/.tcpconn-version; \
+	fi
+	@cp examples/custom-telegraf/tcpconn.go $(TELEGRAF_SRC)/plugins/inputs/all/tcpconn.go
+	cd $(TELEGRAF_SRC) && $(GO) build -mod=mod -tags $(CUSTOM_TAGS) -o $@ ./cmd/telegraf
+
 # The servers the end-to-end tests run: InfluxDB 1.x, Prometheus and its
 # promtool.
 servers: $(BIN)/influxd $(BIN)/prometheus $(BIN)/promtool
@@ -57,7 +81,7 @@ $(BIN)/promtool: FORCE
 run: build
 	@$(BIN)/telegraf --config examples/telegraf.conf --test --test-wait 3 | sed -n 's/^> //p'
 
-test: build servers
+test: build servers $(BIN)/telegraf-tcpconn
 	$(GO) vet ./...
 	# The plugin's stub must still build, and accept every option, elsewhere.
 	GOOS=darwin $(GO) vet ./...

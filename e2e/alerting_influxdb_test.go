@@ -31,9 +31,15 @@ const newPeerAddr = "127.0.0.42"
 // waits; it also runs at cleanup.
 func startTelegraf(t *testing.T, bin, conf string) (stop func()) {
 	t.Helper()
+	return startTelegrafExe(t, filepath.Join(bin, "telegraf"), conf)
+}
+
+// startTelegrafExe is startTelegraf with another Telegraf binary.
+func startTelegrafExe(t *testing.T, exe, conf string) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var log bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "telegraf"), "--config", conf)
+	cmd := exec.CommandContext(ctx, exe, "--config", conf)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
