@@ -9,6 +9,7 @@ INFLUXDB_VERSION   := v1.8.10
 PROMETHEUS_VERSION := v0.316.0
 BIN              := $(CURDIR)/bin
 GO               ?= go
+SHELL            := /bin/bash
 FUZZTIME         ?= 5m
 # How long the fuzzer may shrink one new input. Go's default, 60s, can eat
 # a short run whole: shrinking a 1 KiB row is quadratic in its length.
@@ -81,11 +82,19 @@ $(BIN)/promtool: FORCE
 run: build
 	@$(BIN)/telegraf --config examples/telegraf.conf --test --test-wait 3 | sed -n 's/^> //p'
 
-test: build servers $(BIN)/telegraf-tcpconn
+# E2E=0 leaves out the end-to-end tests and the servers they need: unit
+# tests only. make test says so each time.
+E2E ?= 1
+TEST_PKGS := $(if $(filter 0,$(E2E)),$(shell $(GO) list ./... | grep -v /e2e$$),./...)
+
+test: build $(if $(filter 0,$(E2E)),,servers $(BIN)/telegraf-tcpconn)
+	@echo "make test: $(if $(filter 0,$(E2E)),unit tests only (E2E=0),every test, end to end included; make test E2E=0 runs the unit tests only)"
 	$(GO) vet ./...
 	# The plugin's stub must still build, and accept every option, elsewhere.
 	GOOS=darwin $(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	# go test -json, read back as plain go test output plus what it hides:
+	# each skipped test, with its reason, and the count per package.
+	set -o pipefail; $(GO) test -race -count=1 -timeout 20m -json $(TEST_PKGS) | $(GO) run ./internal/testreport
 	# Every benchmark once, with its own correctness checks, so that none rots.
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	$(MAKE) fuzz-seeds
