@@ -96,14 +96,15 @@ func acceptAndHold(t *testing.T, addr string) int {
 // conditions (CLOSE_WAIT piling up, a listener that stops, a new remote
 // peer), and runs the README's alert queries verbatim: each must return the
 // peer's rows.
-func TestAlertQueriesInfluxDB(t *testing.T) {
+func TestAlertQueriesInfluxDB(t *testing.T) { eachInfluxDB(t, testAlertQueriesInfluxDB) }
+
+func testAlertQueriesInfluxDB(t *testing.T, base string) {
 	start := time.Now()
 	bin := binDir(t)
 
 	root := readmeBlocks(t, pluginReadme, "influxql-alert")
 	require.ElementsMatch(t, []string{"close-wait-over", "listeners-gone", "new-peers", "short-lived-over"}, keys(root))
 
-	base := startInfluxDB(t)
 	held := holdSockets(t)
 	name, pid := peerName, held.pid
 	listenPort := held.do(t, "listen")[0]

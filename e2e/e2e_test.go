@@ -76,11 +76,40 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startInfluxDB runs influxd on 127.0.0.1 with its data in a temp dir and
-// returns its HTTP address.
+// startInfluxDB runs the pinned influxd on 127.0.0.1 with its data in a
+// temp dir and returns its HTTP address.
 func startInfluxDB(t *testing.T) string {
 	t.Helper()
-	influxd := server(t, "influxd")
+	return startInfluxDBAt(t, server(t, "influxd"))
+}
+
+// debianInfluxd is where Debian's package puts InfluxDB 1.6.7, the 1.x
+// that distribution ships.
+const debianInfluxd = "/usr/bin/influxd"
+
+// eachInfluxDB runs test as a subtest against each InfluxDB 1.x at hand,
+// with its HTTP address: the pinned 1.8.10, and Debian's 1.6.7 when it is
+// installed. Without it, that subtest is skipped, saying so: make test
+// lists every skip.
+func eachInfluxDB(t *testing.T, test func(t *testing.T, base string)) {
+	t.Helper()
+	t.Run("influxdb-pinned", func(t *testing.T) { test(t, startInfluxDB(t)) })
+	t.Run("influxdb-debian", func(t *testing.T) {
+		if _, err := os.Stat(debianInfluxd); err != nil {
+			t.Skipf("Debian's InfluxDB is not installed (%v): apt-get install influxdb", err)
+		}
+		base := startInfluxDBAt(t, debianInfluxd)
+		resp, err := http.Get(base + "/ping")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.True(t, strings.HasPrefix(resp.Header.Get("X-Influxdb-Version"), "1.6."), "Debian's InfluxDB says it is %q", resp.Header.Get("X-Influxdb-Version"))
+		test(t, base)
+	})
+}
+
+// startInfluxDBAt is startInfluxDB with the influxd at path.
+func startInfluxDBAt(t *testing.T, influxd string) string {
+	t.Helper()
 	dir := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	conf := fmt.Sprintf(`reporting-disabled = true
@@ -455,9 +484,10 @@ func holdSockets(t *testing.T) heldSockets {
 // TestTelegrafToInfluxDB runs the real Telegraf with inputs.execd running
 // bin/tcpconn and outputs.influxdb, then runs the README's InfluxQL
 // examples verbatim and requires this test's own sockets in their results.
-func TestTelegrafToInfluxDB(t *testing.T) {
+func TestTelegrafToInfluxDB(t *testing.T) { eachInfluxDB(t, testTelegrafToInfluxDB) }
+
+func testTelegrafToInfluxDB(t *testing.T, base string) {
 	bin := binDir(t)
-	base := startInfluxDB(t)
 	held := holdSockets(t)
 	name, pid := peerName, held.pid
 
@@ -514,9 +544,10 @@ func TestTelegrafToInfluxDB(t *testing.T) {
 // reading the tables by netlink with tcp_info, and the owners by the BPF
 // walk, into InfluxDB; then the README's tcp_info queries, verbatim, find
 // the peer's connection: its round-trip time, and the bytes it sent.
-func TestTelegrafNetlinkToInfluxDB(t *testing.T) {
+func TestTelegrafNetlinkToInfluxDB(t *testing.T) { eachInfluxDB(t, testTelegrafNetlinkToInfluxDB) }
+
+func testTelegrafNetlinkToInfluxDB(t *testing.T, base string) {
 	bin := binDir(t)
-	base := startInfluxDB(t)
 	held := holdSockets(t)
 	const sent = 1 << 20
 	held.do(t, fmt.Sprintf("send %d", sent))
