@@ -55,7 +55,7 @@ func startTelegrafExe(t *testing.T, exe, conf string) (stop func()) {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("telegraf log:\n%s", tail(log.Bytes(), 16000))
+			t.Logf("telegraf log:\n%s", tail(log.Bytes(), 64000))
 		}
 	})
 	return stop
@@ -193,28 +193,32 @@ func testAlertQueriesInfluxDB(t *testing.T, base string) {
 	require.Equal(t, strconv.Itoa(remotePort), got["remote_port"])
 	require.Equal(t, "ESTABLISHED", got["state"])
 
-	// A fourth: 300 short-lived connections to the peer in a few seconds.
+	// A fourth: 300 connections to the peer in a few seconds, short-lived
+	// but for the first.
+	// The first stays open until a gather has seen it, so that both kinds
+	// of close are checked each run.
 	echo := held.do(t, "echo")[0]
-	for range 300 {
+	first, err := net.Dial("tcp4", "127.0.0.1:"+echo)
+	require.NoError(t, err)
+	firstPort := strconv.Itoa(first.LocalAddr().(*net.TCPAddr).Port)
+	var seenFirst []series
+	eventually(t, 30*time.Second, func() bool {
+		seenFirst, lastErr = tryQuery(base, "telegraf", fmt.Sprintf(
+			`SELECT count("inode") FROM "tcpconn" WHERE "local_port" = '%s' AND "remote_port" = '%s' AND "pid" = '%s'`, echo, firstPort, pid))
+		return lastErr == nil && len(seenFirst) == 1
+	}, func() string {
+		return fmt.Sprintf("no gather saw the first connection to the echo server: %+v (%v)\n%s", seenFirst, lastErr, peerRecord(base, name, pid))
+	})
+	first.Close()
+	for range 299 {
 		c, err := net.Dial("tcp4", "127.0.0.1:"+echo)
 		require.NoError(t, err)
 		c.Close()
 		time.Sleep(5 * time.Millisecond)
 	}
-	var shortLived []series
-	eventually(t, 60*time.Second, func() bool {
-		shortLived, lastErr = tryQuery(base, "telegraf", root["short-lived-over"])
-		n, ok := valueOf(shortLived, map[string]string{"process_name": name}, "short_lived")
-		return lastErr == nil && ok && n >= 300
-	}, func() string {
-		return fmt.Sprintf("short-lived-over did not return the peer: %+v\nlast error: %v\n%s", shortLived, lastErr, peerRecord(base, name, pid))
-	})
-	for _, s := range shortLived {
-		require.Greater(t, s.Values[0][1], float64(100), "%+v", s)
-	}
-	// And the events behind it: one closed event per server end. Those the
-	// kernel destroyed between two gathers are short-lived, without owner;
-	// a connection that a gather saw alive (the machine may be slow) closes
+	// First the events: one closed event per server end. Those the kernel
+	// destroyed between two gathers are short-lived, without owner; a
+	// connection that a gather saw alive (the machine may be slow) closes
 	// with its owner, the peer, and short_lived false.
 	var closed []series
 	closedQuery := fmt.Sprintf(`SELECT * FROM "tcpconn_event" WHERE "event" = 'closed' AND "local_port" = '%s'`, echo)
@@ -239,6 +243,24 @@ func testAlertQueriesInfluxDB(t *testing.T, base string) {
 		require.Equal(t, pid, ev["pid"], "a connection seen alive closes with its owner: %v", ev)
 	}
 	require.Len(t, clients, 300, "one event per connection")
+	require.Positive(t, alive, "the first connection, seen by a gather, closes with its owner")
+
+	// Then the alert: it counts the short-lived ones, for the process that
+	// listens on their port, exactly; a close a gather saw counts in its
+	// own state's group instead.
+	shortLivedWant := float64(300 - alive)
+	require.Greater(t, shortLivedWant, float64(100), "%d of 300 connections seen alive by a gather: too slow a machine for this alert's threshold", alive)
+	var shortLived []series
+	eventually(t, 30*time.Second, func() bool {
+		shortLived, lastErr = tryQuery(base, "telegraf", root["short-lived-over"])
+		n, ok := valueOf(shortLived, map[string]string{"process_name": name}, "short_lived")
+		return lastErr == nil && ok && n == shortLivedWant
+	}, func() string {
+		return fmt.Sprintf("short-lived-over did not give the peer %v: %+v\nlast error: %v\n%s", shortLivedWant, shortLived, lastErr, peerRecord(base, name, pid))
+	})
+	for _, s := range shortLived {
+		require.Greater(t, s.Values[0][1], float64(100), "%+v", s)
+	}
 	t.Logf("the echo server's 300 ends: %d short-lived, %d seen alive by a gather", 300-alive, alive)
 }
 
@@ -251,6 +273,7 @@ func peerRecord(base, name, pid string) string {
 		fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s' AND time > now() - 5m GROUP BY time(1s), "state" fill(none)`, pid),
 		fmt.Sprintf(`SELECT * FROM "tcpconn_summary" WHERE "process_name" = '%s' AND time > now() - 5m ORDER BY time DESC LIMIT 40`, name),
 		fmt.Sprintf(`SELECT * FROM "tcpconn_event" WHERE "pid" = '%s' OR "process_name" = '%s' ORDER BY time DESC LIMIT 40`, pid, name),
+		`SELECT sum("closed") FROM "tcpconn_summary" WHERE "state" = 'CLOSE' GROUP BY time(1s), "process_name" fill(none)`,
 		`SELECT count("inode") FROM "tcpconn" WHERE time > now() - 5m GROUP BY time(5s) fill(none)`,
 	} {
 		s, err := tryQuery(base, "telegraf", q)

@@ -312,7 +312,7 @@ func peer() error {
 //	stoplisten    closes that listener; "ok"
 //	dial ADDR     connects to ADDR and holds the connection; "ok LOCALPORT"
 //	send N        sends N bytes from the client to the server end; "ok"
-//	echo          a listener that accepts and closes every connection; "ok PORT"
+//	echo          a listener that holds every connection until its client closes it; "ok PORT"
 type peerCommands struct {
 	ln             net.Listener // the main listener, which the closewait clients dial
 	client, server net.Conn     // the ESTABLISHED pair
@@ -390,7 +390,12 @@ func (pc *peerCommands) do(line string) (string, error) {
 				if err != nil {
 					return
 				}
-				c.Close()
+				// Held until the client closes: it decides how long
+				// the connection lives.
+				go func() {
+					_, _ = io.Copy(io.Discard, c)
+					c.Close()
+				}()
 			}
 		}()
 		return fmt.Sprintf("ok %d", ln.Addr().(*net.TCPAddr).Port), nil

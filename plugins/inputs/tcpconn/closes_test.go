@@ -19,6 +19,8 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
 // closesPlugin is a plugin that takes the kernel's destroy notifications,
@@ -260,6 +262,57 @@ func TestClosesSeenOnce(t *testing.T) {
 
 	again, _ := closedEvents(t, p, port)
 	require.Empty(t, again, "the sweep reports no second close")
+}
+
+// TestClosesGlimpsed closes a connection that one gather listed without
+// owner, as it was made between that gather's owner walk and its table
+// read: its server end is short-lived, counted for the listener's process,
+// like one no gather saw; not lost as an unowned socket that lived long.
+func TestClosesGlimpsed(t *testing.T) {
+	ln := plainListener(t)
+	port := ln.Addr().(*net.TCPAddr).Port
+	p := closesPlugin(t, func(p *TCPConn) { p.ProcessNames = []string{"tcpconn.test"} })
+	first, _ := closedEvents(t, p, port)
+	require.Empty(t, first)
+
+	var c, s net.Conn
+	p.afterWalk = func() {
+		var d net.Dialer
+		d.SetMultipathTCP(false)
+		var err error
+		c, err = d.Dial("tcp4", ln.Addr().String())
+		require.NoError(t, err)
+		s, err = ln.Accept()
+		require.NoError(t, err)
+	}
+	var acc testutil.Accumulator
+	require.NoError(t, p.Gather(&acc))
+	p.afterWalk = nil
+	serverPort := strconv.Itoa(s.RemoteAddr().(*net.TCPAddr).Port)
+	listed := false
+	for _, row := range p.join.tracker.sockets {
+		listed = listed || row.pid == 0 && row.state == parser.Established
+	}
+	require.True(t, listed, "the gather listed the new sockets, without owner")
+	require.NoError(t, c.Close())
+	require.NoError(t, s.Close())
+	waitNotified()
+
+	events, metrics := closedEvents(t, p, port)
+	require.Len(t, events, 1, "the server's end, which our listener accepted; the client's might be any process's: %v", events)
+	for _, m := range events {
+		require.Equal(t, strconv.Itoa(port), m.Tags()["local_port"])
+		require.Equal(t, serverPort, m.Tags()["remote_port"])
+		require.Equal(t, true, field(t, m, "short_lived"), "%v", m)
+		require.NotContains(t, m.Tags(), "pid")
+	}
+	var closed int64
+	for _, m := range metrics {
+		if m.Name() == measurementSummary && m.Tags()["process_name"] == "tcpconn.test" {
+			closed += field(t, m, "closed").(int64)
+		}
+	}
+	require.Equal(t, int64(1), closed, "counted once, for the listener's process")
 }
 
 // TestClosesAgainstSS runs ss -tEH, iproute2's listener of the same

@@ -174,12 +174,17 @@ func (j *join) destroyed() []error {
 		c := &pending[i]
 		g, seen, known := j.tracker.destroyed(c.cookie)
 		switch {
-		case seen:
-		case known:
+		case seen && !g.glimpsed:
+		case known && !seen:
 			continue
 		default:
-			// Short-lived only if the last gather would have tracked it:
-			// it read the socket's table whole, and had room.
+			// Short-lived: no gather saw it with an owner. It was born
+			// and gone between two, or one gather listed it between its
+			// owner walk and its table read, before the owner's walk
+			// could find it; either way it lived less than an interval,
+			// and the kernel does not say whose it was. Only if the last
+			// gather would have tracked it: it read the socket's table
+			// whole, and had room.
 			tk := tableKey{netns: j.closesNetns, v6: !c.local.Addr().Is4()}
 			if !j.tracker.mayOpen(tk) {
 				continue

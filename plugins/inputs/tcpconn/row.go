@@ -89,6 +89,9 @@ type gone struct {
 	final      *finalInfo
 	notified   bool
 	shortLived bool
+	// glimpsed: one gather listed it, without owner, and no other did: it
+	// was made after that gather's owner walk, and gone before the next.
+	glimpsed bool
 	// listener, for a short-lived socket accepted from a listener the
 	// gather knows, is that listener's owner: which process, as far as
 	// the kernel's tables tell, it served. Summaries count it there.

@@ -43,6 +43,9 @@ type TCPConn struct {
 	// beforeWalk, in tests, is called with the name of each process
 	// before its descriptors are read: a fault can happen mid-walk.
 	beforeWalk func(name string)
+	// afterWalk, in tests, is called between the owner walk and the
+	// tables: a socket made then is in the tables without owner.
+	afterWalk func()
 	// read holds the tables some gather has read: one that is missing now
 	// is an error, one that never was (tcp6 with IPv6 disabled) is not.
 	read map[tableKey]bool
@@ -314,6 +317,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 
 	walk, walkErrs := t.walk(deadline)
 	walked := time.Since(start)
+	if t.afterWalk != nil {
+		t.afterWalk()
+	}
 	t.join.begin(acc, walk, start)
 	var (
 		readable int

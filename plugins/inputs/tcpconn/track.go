@@ -58,6 +58,7 @@ type tracker struct {
 	gen         uint32
 	gathers     int
 	now         time.Time
+	prev        time.Time // the gather before now's
 	sockets     map[sockKey]seen
 	details     map[sockKey]detail // with events only
 	procs       map[int32]procInfo
@@ -96,7 +97,7 @@ func (tr *tracker) byCookie() {
 // begin starts a gather.
 func (tr *tracker) begin(now time.Time) {
 	tr.gen++
-	tr.now = now
+	tr.prev, tr.now = tr.now, now
 	tr.full = 0
 }
 
@@ -278,6 +279,19 @@ func (tr *tracker) destroyed(cookie uint64) (g gone, seen, known bool) {
 		return gone{}, false, true
 	}
 	g = tr.gone(key, s)
+	g.glimpsed = s.pid == 0 && tr.seenOnce(s)
 	tr.forget(key)
 	return g, true, true
+}
+
+// seenOnce reports whether s was listed by one gather only, this one or
+// the last: first seen by the gather that last listed it.
+func (tr *tracker) seenOnce(s seen) bool {
+	switch s.gen {
+	case tr.gen:
+		return s.first == tr.now.UnixNano()
+	case tr.gen - 1:
+		return s.first == tr.prev.UnixNano()
+	}
+	return false
 }
