@@ -135,6 +135,39 @@ func TestLiveEvents(t *testing.T) {
 	require.Empty(t, eventsOf(t, p, listenPort, clientPort))
 }
 
+// TestOpenedAfterGlimpse makes a connection between a gather's owner walk
+// and its table read: that gather lists both ends without owner, and the
+// next one, which finds their owner, reports them opened, once.
+func TestOpenedAfterGlimpse(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	listenPort := ln.Addr().(*net.TCPAddr).Port
+	p := livePlugin(t, "event")
+	require.NoError(t, p.Init())
+	require.Empty(t, eventsOf(t, p, listenPort), "the first gather only records")
+
+	var client, server net.Conn
+	p.afterWalk = func() {
+		client, err = net.Dial("tcp4", ln.Addr().String())
+		require.NoError(t, err)
+		server, err = ln.Accept()
+		require.NoError(t, err)
+	}
+	clientPort := func() int { return client.LocalAddr().(*net.TCPAddr).Port }
+	require.Empty(t, eventsOf(t, p, listenPort), "listed without owner: no event yet")
+	p.afterWalk = nil
+	defer client.Close()
+	defer server.Close()
+
+	pid, name := os.Getpid(), "tcpconn.test"
+	require.ElementsMatch(t, []string{
+		fmt.Sprintf("opened %d ESTABLISHED - pid=%d fd=%d %s", inodeOf(t, server.(*net.TCPConn)), pid, fdOf(server.(*net.TCPConn)), name),
+		fmt.Sprintf("opened %d ESTABLISHED - pid=%d fd=%d %s", inodeOf(t, client.(*net.TCPConn)), pid, fdOf(client.(*net.TCPConn)), name),
+	}, eventsOf(t, p, listenPort, clientPort()))
+	require.Empty(t, eventsOf(t, p, listenPort, clientPort()), "opened once")
+}
+
 // TestChurn gathers while a child opens and closes about a thousand
 // connections a second. Every event must be about a socket a gather saw,
 // and the tracker must stay within max_tracked.

@@ -30,6 +30,9 @@ type seen struct {
 	state  parser.State
 	v6     bool
 	missed bool // once missing from its table, read whole, while a process held it
+	// fresh: new in its first gather, where it would have been opened
+	// had it had an owner (see mayOpen).
+	fresh bool
 }
 
 // detail is what is kept besides, with events only: the rest of what a
@@ -132,13 +135,20 @@ func (tr *tracker) observe(key sockKey, r *row, f *facts) (dup bool) {
 			r.age = -1
 			return false
 		}
-		if o != nil && tr.mayOpen(r.table) {
+		cur.fresh = tr.mayOpen(r.table)
+		if o != nil && cur.fresh {
 			r.past.change = opened
 		}
 	case o != nil && old.pid == o.pid && old.start != o.start && old.start != 0 && o.start != 0:
 		// The pid was reused by a new process: a new owner, so a new
 		// socket. A start time of 0 is unknown, and proves nothing.
 		r.past.change, r.past.ended = reopened, tr.gone(key, old)
+	case o != nil && old.pid == 0 && tr.glimpsed(old):
+		// Listed by the last gather only, new then and without owner:
+		// made between its owner walk and its table read. Its owner
+		// now is its first.
+		cur.first = old.first
+		r.past.change = opened
 	default:
 		cur.first = old.first
 		if o != nil && old.state != r.State {
@@ -279,19 +289,14 @@ func (tr *tracker) destroyed(cookie uint64) (g gone, seen, known bool) {
 		return gone{}, false, true
 	}
 	g = tr.gone(key, s)
-	g.glimpsed = s.pid == 0 && tr.seenOnce(s)
+	g.glimpsed = s.pid == 0 && (tr.glimpsed(s) || s.fresh && s.gen == tr.gen && s.first == tr.now.UnixNano())
 	tr.forget(key)
 	return g, true, true
 }
 
-// seenOnce reports whether s was listed by one gather only, this one or
-// the last: first seen by the gather that last listed it.
-func (tr *tracker) seenOnce(s seen) bool {
-	switch s.gen {
-	case tr.gen:
-		return s.first == tr.now.UnixNano()
-	case tr.gen - 1:
-		return s.first == tr.prev.UnixNano()
-	}
-	return false
+// glimpsed reports whether s was listed by the last gather only, new then
+// and without owner: a socket made between that gather's owner walk and
+// its table read, which no gather saw with its owner.
+func (tr *tracker) glimpsed(s seen) bool {
+	return s.pid == 0 && s.fresh && s.gen == tr.gen-1 && s.first == tr.prev.UnixNano()
 }
