@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,10 +242,24 @@ func readmeBlocks(t *testing.T, path, marker string) map[string]string {
 
 // peerName is the process name of the child that holds the test's sockets.
 // The test process itself makes HTTP connections to InfluxDB, which must not
-// count.
-const peerName = "tcpconn-e2e"
+// count. It is this run's own, "tcpconn-" and 7 random hex digits (the
+// kernel keeps 15 bytes of a name): the README's queries group by
+// process_name, and another run of these tests on the same machine must
+// add nothing to this one's groups. The peer learns it from
+// peerNameEnv.
+var peerName string
+
+const peerNameEnv = "TCPCONN_E2E_PEER_NAME"
 
 func TestMain(m *testing.M) {
+	if peerName = os.Getenv(peerNameEnv); peerName == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err)
+		}
+		peerName = fmt.Sprintf("tcpconn-%07x", binary.BigEndian.Uint32(b[:])>>4)
+		os.Setenv(peerNameEnv, peerName)
+	}
 	if os.Getenv("TCPCONN_E2E_PEER") == "1" {
 		if err := peer(); err != nil {
 			fmt.Println("error:", err)
