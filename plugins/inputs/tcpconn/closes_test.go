@@ -271,7 +271,13 @@ func TestClosesSeenOnce(t *testing.T) {
 func TestClosesGlimpsed(t *testing.T) {
 	ln := plainListener(t)
 	port := ln.Addr().(*net.TCPAddr).Port
-	p := closesPlugin(t, func(p *TCPConn) { p.ProcessNames = []string{"tcpconn.test"} })
+	// By port too: another test binary, here or in another run, has the
+	// same process name.
+	p := closesPlugin(t, func(p *TCPConn) {
+		p.ProcessNames = []string{"tcpconn.test"}
+		p.SummaryGroupBy = []string{"process_name", "local_port"}
+		p.FoldEphemeralPorts = false // the listener's port is one
+	})
 	first, _ := closedEvents(t, p, port)
 	require.Empty(t, first)
 
@@ -308,7 +314,7 @@ func TestClosesGlimpsed(t *testing.T) {
 	}
 	var closed int64
 	for _, m := range metrics {
-		if m.Name() == measurementSummary && m.Tags()["process_name"] == "tcpconn.test" {
+		if m.Name() == measurementSummary && m.Tags()["process_name"] == "tcpconn.test" && m.Tags()["local_port"] == strconv.Itoa(port) {
 			closed += field(t, m, "closed").(int64)
 		}
 	}
