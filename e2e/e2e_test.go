@@ -76,11 +76,17 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startInfluxDB runs influxd on 127.0.0.1 with its data in a temp dir and
-// returns its HTTP address.
+// startInfluxDB runs the pinned influxd on 127.0.0.1 with its data in a
+// temp dir and returns its HTTP address.
 func startInfluxDB(t *testing.T) string {
 	t.Helper()
-	influxd := server(t, "influxd")
+	return startInfluxd(t, server(t, "influxd"))
+}
+
+// startInfluxd is startInfluxDB with the influxd binary at the given path,
+// such as a distribution's older one.
+func startInfluxd(t *testing.T, influxd string) string {
+	t.Helper()
 	dir := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	conf := fmt.Sprintf(`reporting-disabled = true
@@ -675,9 +681,20 @@ func tail(b []byte, n int) []byte {
 // telegrafToInfluxDB writes a Telegraf configuration that runs bin/tcpconn
 // through inputs.execd with the given [[inputs.tcpconn]] options, every
 // second, into the database "telegraf" of the InfluxDB at base, and returns
-// its path.
+// its path. Its metrics have no host tag.
 func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) string {
 	t.Helper()
+	return telegrafToInfluxDBAs(t, bin, base, "", options...)
+}
+
+// telegrafToInfluxDBAs is telegrafToInfluxDB with Telegraf's host tag set
+// to hostname, unless it is empty.
+func telegrafToInfluxDBAs(t *testing.T, bin, base, hostname string, options ...string) string {
+	t.Helper()
+	host := "omit_hostname = true"
+	if hostname != "" {
+		host = fmt.Sprintf("hostname = %q", hostname)
+	}
 	dir := t.TempDir()
 	pluginConf := filepath.Join(dir, "tcpconn.conf")
 	require.NoError(t, os.WriteFile(pluginConf, []byte("[[inputs.tcpconn]]\n  "+strings.Join(options, "\n  ")+"\n"), 0o600))
@@ -685,7 +702,7 @@ func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) strin
 	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
   interval = "1s"
   flush_interval = "1s"
-  omit_hostname = true
+  %s
 
 [[inputs.execd]]
   command = [%q, "-config", %q, "-poll_interval_disabled"]
@@ -695,6 +712,6 @@ func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) strin
 [[outputs.influxdb]]
   urls = [%q]
   database = "telegraf"
-`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
+`, host, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
 	return telegrafConf
 }
