@@ -82,7 +82,7 @@ func freePort(t *testing.T) int {
 // temp dir and returns its HTTP address.
 func startInfluxDB(t *testing.T) string {
 	t.Helper()
-	return startInfluxDBAt(t, server(t, "influxd"))
+	return startInfluxd(t, server(t, "influxd"))
 }
 
 // debianInfluxd is where Debian's package puts InfluxDB 1.6.7, the 1.x
@@ -100,7 +100,7 @@ func eachInfluxDB(t *testing.T, test func(t *testing.T, base string)) {
 		if _, err := os.Stat(debianInfluxd); err != nil {
 			t.Skipf("Debian's InfluxDB is not installed (%v): apt-get install influxdb", err)
 		}
-		base := startInfluxDBAt(t, debianInfluxd)
+		base := startInfluxd(t, debianInfluxd)
 		resp, err := http.Get(base + "/ping")
 		require.NoError(t, err)
 		resp.Body.Close()
@@ -109,8 +109,9 @@ func eachInfluxDB(t *testing.T, test func(t *testing.T, base string)) {
 	})
 }
 
-// startInfluxDBAt is startInfluxDB with the influxd at path.
-func startInfluxDBAt(t *testing.T, influxd string) string {
+// startInfluxd is startInfluxDB with the influxd binary at path, such
+// as a distribution's older one.
+func startInfluxd(t *testing.T, influxd string) string {
 	t.Helper()
 	dir := t.TempDir()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -741,9 +742,20 @@ func tail(b []byte, n int) []byte {
 // telegrafToInfluxDB writes a Telegraf configuration that runs bin/tcpconn
 // through inputs.execd with the given [[inputs.tcpconn]] options, every
 // second, into the database "telegraf" of the InfluxDB at base, and returns
-// its path.
+// its path. Its metrics have no host tag.
 func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) string {
 	t.Helper()
+	return telegrafToInfluxDBAs(t, bin, base, "", options...)
+}
+
+// telegrafToInfluxDBAs is telegrafToInfluxDB with Telegraf's host tag set
+// to hostname, unless it is empty.
+func telegrafToInfluxDBAs(t *testing.T, bin, base, hostname string, options ...string) string {
+	t.Helper()
+	host := "omit_hostname = true"
+	if hostname != "" {
+		host = fmt.Sprintf("hostname = %q", hostname)
+	}
 	dir := t.TempDir()
 	pluginConf := filepath.Join(dir, "tcpconn.conf")
 	require.NoError(t, os.WriteFile(pluginConf, []byte("[[inputs.tcpconn]]\n  "+strings.Join(options, "\n  ")+"\n"), 0o600))
@@ -753,7 +765,7 @@ func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) strin
 	require.NoError(t, os.WriteFile(telegrafConf, fmt.Appendf(nil, `[agent]
   interval = "1s"
   flush_interval = "1s"
-  omit_hostname = true
+  %s
   debug = true
 
 [[inputs.execd]]
@@ -764,6 +776,6 @@ func telegrafToInfluxDB(t *testing.T, bin, base string, options ...string) strin
 [[outputs.influxdb]]
   urls = [%q]
   database = "telegraf"
-`, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
+`, host, filepath.Join(bin, "tcpconn"), pluginConf, base), 0o600))
 	return telegrafConf
 }
