@@ -1,7 +1,10 @@
 //go:build linux
 
 // Package e2e runs tcpconn with its real parts: the pinned Telegraf built by
-// `make build`, the execd shim bin/tcpconn, and InfluxDB 1.x from Debian.
+// `make build`, the execd shim bin/tcpconn, Telegraf with the plugin
+// compiled in (`make custom-telegraf`), and the servers `make servers`
+// builds: InfluxDB 1.8.10 (and Debian's 1.6.7 when installed), Prometheus
+// and promtool.
 package e2e
 
 import (
