@@ -171,8 +171,9 @@ func run(o *options, log telegraf.Logger) error {
 		return err
 	}
 	warnDeprecated(input, log)
+	var plugin *tcpconn.TCPConn
 	if table {
-		if err := tableOptions(input, set); err != nil {
+		if plugin, err = tableOptions(input, set); err != nil {
 			return err
 		}
 	}
@@ -186,7 +187,7 @@ func run(o *options, log telegraf.Logger) error {
 		return err
 	}
 	if table {
-		acc := &tableAccumulator{filters: o.filters, log: log}
+		acc := newTableAccumulator(o.filters, plugin.ProcRoot, log) // as Init set it
 		stop, err := startService(input, acc)
 		if err != nil {
 			return err
@@ -195,7 +196,7 @@ func run(o *options, log telegraf.Logger) error {
 		if err := input.Gather(acc); err != nil {
 			return err
 		}
-		return writeTable(os.Stdout, acc.rows)
+		return acc.write(os.Stdout)
 	}
 	acc, err := newLineAccumulator(os.Stdout, log)
 	if err != nil {
@@ -241,10 +242,10 @@ func (o *options) check() (table bool, _ error) {
 // socket), and a guard against a database's cardinality must not hide the
 // row asked for. An option the -config file sets is kept. set reports
 // whether the file sets an option.
-func tableOptions(input telegraf.Input, set func(option string) bool) error {
+func tableOptions(input telegraf.Input, set func(option string) bool) (*tcpconn.TCPConn, error) {
 	t, ok := input.(*tcpconn.TCPConn)
 	if !ok {
-		return fmt.Errorf("-format table: the input is a %T, not inputs.tcpconn", input)
+		return nil, fmt.Errorf("-format table: the input is a %T, not inputs.tcpconn", input)
 	}
 	t.Metrics = []string{"connection"}
 	// With process_names the walk skips the other processes, whose
@@ -255,7 +256,7 @@ func tableOptions(input telegraf.Input, set func(option string) bool) error {
 	if !set("max_connection_metrics") && !set("max_sockets") {
 		t.MaxConnectionMetrics = 0
 	}
-	return nil
+	return t, nil
 }
 
 // startService starts a service input, as Telegraf does: the plugin may

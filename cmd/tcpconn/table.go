@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"errors"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,15 +24,137 @@ import (
 // rows before it prints the first, but only those it shows.
 type tableAccumulator struct {
 	filters filters
-	rows    []tcpconn.Connection
-	log     telegraf.Logger
+	rows    []row
+	// texts holds each state and process name once; rows index it.
+	texts []string
+	index map[string]uint32
+	log   telegraf.Logger
+}
+
+// row is a Connection as the table holds it until it is sorted: 56 bytes
+// and no pointer, where a Connection takes 104 bytes and five pointers.
+// An unfiltered table of a host with 200k sockets holds 200k of them.
+type row struct {
+	local, remote end
+	pid, fd       int32
+	state         uint32 // in texts
+	process       uint32 // in texts
+}
+
+// end is a netip.AddrPort without its pointer (to the zone, which the
+// kernel's rows never have).
+type end struct {
+	addr [16]byte // As16: an IPv4 address as ::ffff:a.b.c.d
+	port uint16
+	v6   bool
+}
+
+func endOf(ap netip.AddrPort) end {
+	return end{addr: ap.Addr().As16(), port: ap.Port(), v6: ap.Addr().Is6()}
+}
+
+func (e *end) addrPort() netip.AddrPort {
+	a := netip.AddrFrom16(e.addr)
+	if !e.v6 {
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, e.port)
+}
+
+// compare orders as netip.AddrPort.Compare: IPv4 before IPv6, then the
+// address and the port as numbers.
+func (e *end) compare(f *end) int {
+	if e.v6 != f.v6 {
+		if e.v6 {
+			return 1
+		}
+		return -1
+	}
+	if c := bytes.Compare(e.addr[:], f.addr[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(e.port, f.port)
+}
+
+// newTableAccumulator returns the table of a gather. Unfiltered, it holds
+// a row per socket, so it starts with room for the kernel's count of TCP
+// sockets (and some for sockets shared by several descriptors): grown by
+// append, its copies would double the rows' memory at 200k sockets. Pages
+// it does not fill cost no memory.
+func newTableAccumulator(f filters, procRoot string, log telegraf.Logger) *tableAccumulator {
+	a := &tableAccumulator{filters: f, log: log}
+	if len(f) == 0 {
+		if n := tcpSockets(procRoot); n > 0 {
+			a.rows = make([]row, 0, n+n/16)
+		}
+	}
+	return a
+}
+
+// tcpSockets returns the TCP sockets of <procRoot>/net/sockstat, 0 if it
+// cannot tell: those allocated (of both families) and those in TIME_WAIT.
+// proc(5) documents the file only by name; the line is the kernel's
+// sockstat_seq_show (net/ipv4/proc.c).
+func tcpSockets(procRoot string) int {
+	f, err := os.Open(filepath.Join(procRoot, "net", "sockstat"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	return parseTCPSockets(f)
+}
+
+// parseTCPSockets reads alloc + tw from the line
+// "TCP: inuse N orphan N tw N alloc N mem N".
+func parseTCPSockets(r io.Reader) int {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "TCP: ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		n := 0
+		for i := 0; i+1 < len(f); i += 2 {
+			if f[i] == "alloc" || f[i] == "tw" {
+				v, err := strconv.Atoi(f[i+1])
+				if err != nil || v < 0 {
+					return 0
+				}
+				n += v
+			}
+		}
+		return n
+	}
+	return 0
 }
 
 // AddConnection makes tableAccumulator a tcpconn.ConnectionSink.
 func (a *tableAccumulator) AddConnection(c *tcpconn.Connection) {
-	if a.filters.matches(c) {
-		a.rows = append(a.rows, *c)
+	if !a.filters.matches(c) {
+		return
 	}
+	a.rows = append(a.rows, row{local: endOf(c.Local), remote: endOf(c.Remote), pid: c.PID, fd: c.FD,
+		state: a.intern(c.State), process: a.intern(c.Process)})
+}
+
+func (a *tableAccumulator) intern(s string) uint32 {
+	i, ok := a.index[s]
+	if !ok {
+		if a.index == nil {
+			a.index = make(map[string]uint32)
+		}
+		i = uint32(len(a.texts))
+		a.texts = append(a.texts, s)
+		a.index[s] = i
+	}
+	return i
+}
+
+// connection is the Connection r holds.
+func (a *tableAccumulator) connection(r *row) tcpconn.Connection {
+	return tcpconn.Connection{State: a.texts[r.state], Local: r.local.addrPort(), Remote: r.remote.addrPort(),
+		PID: r.pid, FD: r.fd, Process: a.texts[r.process]}
 }
 
 // The table shows the tcpconn measurement alone, which comes through
@@ -59,36 +184,36 @@ func (*tableAccumulator) WithTracking(int) telegraf.TrackingAccumulator {
 // tableHeader names the columns; PID and FD are right-aligned numbers.
 var tableHeader = [...]string{"STATE", "LOCAL", "REMOTE", "PID", "FD", "PROCESS"}
 
-// compareRows is the order of the table: local address and port, remote
+// compare is the order of the table: local address and port, remote
 // address and port, pid, fd, then state and process name. Addresses
 // compare as netip does: IPv4 before IPv6, by value, so 10.0.0.9 comes
 // before 10.0.0.10 and port 9 before port 10. The order covers every
 // column, so the same sockets always print the same bytes.
-func compareRows(a, b tcpconn.Connection) int {
-	if c := a.Local.Compare(b.Local); c != 0 {
+func (a *tableAccumulator) compare(x, y *row) int {
+	if c := x.local.compare(&y.local); c != 0 {
 		return c
 	}
-	if c := a.Remote.Compare(b.Remote); c != 0 {
+	if c := x.remote.compare(&y.remote); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(a.PID, b.PID); c != 0 { // unowned (0) first
+	if c := cmp.Compare(x.pid, y.pid); c != 0 { // unowned (0) first
 		return c
 	}
-	if c := cmp.Compare(a.FD, b.FD); c != 0 {
+	if c := cmp.Compare(x.fd, y.fd); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.State, b.State); c != 0 {
+	if c := strings.Compare(a.texts[x.state], a.texts[y.state]); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Process, b.Process)
+	return strings.Compare(a.texts[x.process], a.texts[y.process])
 }
 
-// writeTable sorts rows and writes them as aligned columns, with a header,
+// write sorts the rows and writes them as aligned columns, with a header,
 // like ss: "127.0.0.1:8080", "[::1]:8080", and "*" for port 0 (a
 // listener's remote end). An unowned socket shows "-" for pid, fd and
 // process.
-func writeTable(w io.Writer, rows []tcpconn.Connection) error {
-	slices.SortFunc(rows, compareRows)
+func (a *tableAccumulator) write(w io.Writer) error {
+	slices.SortFunc(a.rows, func(x, y row) int { return a.compare(&x, &y) })
 	var width [len(tableHeader)]int
 	for i, h := range tableHeader {
 		width[i] = len(h)
@@ -96,13 +221,13 @@ func writeTable(w io.Writer, rows []tcpconn.Connection) error {
 	// Each value is written twice, to measure and to print, rather than
 	// kept: the rows are all that is held.
 	buf := make([]byte, 0, 64) // the longest endpoint is 47 bytes
-	for i := range rows {
-		r := &rows[i]
-		width[0] = max(width[0], len(r.State))
-		width[1] = max(width[1], len(appendEndpoint(buf, r.Local)))
-		width[2] = max(width[2], len(appendEndpoint(buf, r.Remote)))
-		width[3] = max(width[3], len(appendOwner(buf, r, r.PID)))
-		width[4] = max(width[4], len(appendOwner(buf, r, r.FD)))
+	for i := range a.rows {
+		r := &a.rows[i]
+		width[0] = max(width[0], len(a.texts[r.state]))
+		width[1] = max(width[1], len(appendEndpoint(buf, &r.local)))
+		width[2] = max(width[2], len(appendEndpoint(buf, &r.remote)))
+		width[3] = max(width[3], len(appendOwner(buf, r, r.pid)))
+		width[4] = max(width[4], len(appendOwner(buf, r, r.fd)))
 	}
 
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -114,14 +239,14 @@ func writeTable(w io.Writer, rows []tcpconn.Connection) error {
 	if _, err := bw.Write(line); err != nil {
 		return err
 	}
-	for i := range rows {
-		r := &rows[i]
-		line = align(line[:0], append(buf, r.State...), width[0], false)
-		line = align(line, appendEndpoint(buf, r.Local), width[1], false)
-		line = align(line, appendEndpoint(buf, r.Remote), width[2], false)
-		line = align(line, appendOwner(buf, r, r.PID), width[3], true)
-		line = align(line, appendOwner(buf, r, r.FD), width[4], true)
-		line = append(appendProcess(line, r), '\n')
+	for i := range a.rows {
+		r := &a.rows[i]
+		line = align(line[:0], append(buf, a.texts[r.state]...), width[0], false)
+		line = align(line, appendEndpoint(buf, &r.local), width[1], false)
+		line = align(line, appendEndpoint(buf, &r.remote), width[2], false)
+		line = align(line, appendOwner(buf, r, r.pid), width[3], true)
+		line = align(line, appendOwner(buf, r, r.fd), width[4], true)
+		line = append(appendProcess(line, r, a.texts[r.process]), '\n')
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
@@ -149,8 +274,9 @@ func appendSpaces(b []byte, n int) []byte {
 	return b
 }
 
-// appendEndpoint writes ap as ss does: [v6]:port, and * for port 0.
-func appendEndpoint(b []byte, ap netip.AddrPort) []byte {
+// appendEndpoint writes an end as ss does: [v6]:port, and * for port 0.
+func appendEndpoint(b []byte, e *end) []byte {
+	ap := e.addrPort()
 	if ap.Port() != 0 {
 		return ap.AppendTo(b)
 	}
@@ -160,9 +286,9 @@ func appendEndpoint(b []byte, ap netip.AddrPort) []byte {
 	return append(ap.Addr().AppendTo(b), ":*"...)
 }
 
-// appendOwner writes a pid or fd, or "-" for an unowned socket.
-func appendOwner(b []byte, r *tcpconn.Connection, v int32) []byte {
-	if !r.Owned() {
+// appendOwner writes a pid or fd, or "-" for an unowned socket (pid 0).
+func appendOwner(b []byte, r *row, v int32) []byte {
+	if r.pid == 0 {
 		return append(b, '-')
 	}
 	return strconv.AppendInt(b, int64(v), 10)
@@ -171,12 +297,12 @@ func appendOwner(b []byte, r *tcpconn.Connection, v int32) []byte {
 // appendProcess writes the process name, quoted with Go's escapes if it
 // holds a character a terminal would not print as itself: a name is
 // whatever the process wrote into its comm.
-func appendProcess(b []byte, r *tcpconn.Connection) []byte {
+func appendProcess(b []byte, r *row, name string) []byte {
 	switch {
-	case !r.Owned():
+	case r.pid == 0:
 		return append(b, '-')
-	case strings.IndexFunc(r.Process, func(c rune) bool { return !strconv.IsPrint(c) }) >= 0:
-		return strconv.AppendQuote(b, r.Process)
+	case strings.IndexFunc(name, func(c rune) bool { return !strconv.IsPrint(c) }) >= 0:
+		return strconv.AppendQuote(b, name)
 	}
-	return append(b, r.Process...)
+	return append(b, name...)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +42,15 @@ var tableRows = []tcpconn.Connection{
 	conn("ESTABLISHED", "127.0.0.1:9", "127.0.0.1:10", 7, 5, "svc"),
 }
 
+// tableOf is the table of conns, unfiltered.
+func tableOf(conns []tcpconn.Connection) *tableAccumulator {
+	a := &tableAccumulator{}
+	for i := range conns {
+		a.AddConnection(&conns[i])
+	}
+	return a
+}
+
 // The table as a person reads it: aligned columns, numbers to the right,
 // [v6]:port, * for port 0, - for no owner, in the documented order.
 func TestWriteTable(t *testing.T) {
@@ -58,7 +68,7 @@ ESTABLISHED  [::ffff:127.0.0.1]:8443  [::ffff:127.0.0.1]:50000   100   9  nginx
 ESTABLISHED  [2001:db8::1]:443        [2001:db8::2]:51000         55  10  "my\nproc"
 `
 	var out bytes.Buffer
-	require.NoError(t, writeTable(&out, slices.Clone(tableRows)))
+	require.NoError(t, tableOf(tableRows).write(&out))
 	require.Equal(t, want, out.String())
 
 	// Whatever order the kernel lists the sockets in, the same bytes.
@@ -67,24 +77,27 @@ ESTABLISHED  [2001:db8::1]:443        [2001:db8::2]:51000         55  10  "my\np
 		rows := slices.Clone(tableRows)
 		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 		out.Reset()
-		require.NoError(t, writeTable(&out, rows))
+		require.NoError(t, tableOf(rows).write(&out))
 		require.Equal(t, want, out.String())
 	}
 }
 
 func TestWriteTableEmpty(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, writeTable(&out, nil))
+	require.NoError(t, tableOf(nil).write(&out))
 	require.Equal(t, "STATE  LOCAL  REMOTE  PID  FD  PROCESS\n", out.String())
 }
 
-// Every row of the order ties only with a row that prints the same.
+// Every row of the order ties only with a row that prints the same, and
+// a row gives back the Connection it was made of.
 func TestCompareRowsIsTotal(t *testing.T) {
-	for i, a := range tableRows {
-		for j, b := range tableRows {
-			c := compareRows(a, b)
-			require.Equal(t, -c, compareRows(b, a), "antisymmetric")
-			require.Equal(t, i == j, c == 0, "%v against %v", a, b)
+	a := tableOf(tableRows)
+	for i := range a.rows {
+		require.Equal(t, tableRows[i], a.connection(&a.rows[i]))
+		for j := range a.rows {
+			c := a.compare(&a.rows[i], &a.rows[j])
+			require.Equal(t, -c, a.compare(&a.rows[j], &a.rows[i]), "antisymmetric")
+			require.Equal(t, i == j, c == 0, "%v against %v", tableRows[i], tableRows[j])
 		}
 	}
 }
@@ -133,11 +146,14 @@ func TestFilters(t *testing.T) {
 		for i := range tableRows {
 			acc.AddConnection(&tableRows[i])
 		}
-		var want []tcpconn.Connection
+		var want, got []tcpconn.Connection
 		for _, i := range tt.want {
 			want = append(want, tableRows[i])
 		}
-		require.Equal(t, want, acc.rows, "%q", tt.terms)
+		for i := range acc.rows {
+			got = append(got, acc.connection(&acc.rows[i]))
+		}
+		require.Equal(t, want, got, "%q", tt.terms)
 	}
 }
 
@@ -217,12 +233,37 @@ func TestTableOptions(t *testing.T) {
 		}
 		input, set, err := loadInput(path)
 		require.NoError(t, err, tt.config)
-		require.NoError(t, tableOptions(input, set))
-		p := input.(*tcpconn.TCPConn)
+		p, err := tableOptions(input, set)
+		require.NoError(t, err)
+		require.Same(t, input, p)
 		require.Equal(t, tt.includeUnowned, p.IncludeUnowned, tt.config)
 		require.Equal(t, tt.max, p.MaxConnectionMetrics, tt.config)
 		require.Equal(t, []string{"connection"}, p.Metrics, tt.config)
 	}
+}
+
+func TestParseTCPSockets(t *testing.T) {
+	// /proc/net/sockstat of the development machine with the 200k load.
+	const sockstat = `sockets: used 200586
+TCP: inuse 198573 orphan 0 tw 21 alloc 200577 mem 468
+UDP: inuse 0 mem 0
+UDPLITE: inuse 0
+RAW: inuse 0
+FRAG: inuse 0 memory 0
+`
+	require.Equal(t, 200598, parseTCPSockets(strings.NewReader(sockstat)))
+	require.Zero(t, parseTCPSockets(strings.NewReader("sockets: used 3\n")))
+	require.Zero(t, parseTCPSockets(strings.NewReader("TCP: inuse 1 tw x alloc 2\n")))
+
+	// Only an unfiltered table is sized by it.
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "net"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "net", "sockstat"), []byte(sockstat), 0o600))
+	require.GreaterOrEqual(t, cap(newTableAccumulator(nil, root, nil).rows), 200598)
+	var f filters
+	require.NoError(t, f.Set("port=80"))
+	require.Zero(t, cap(newTableAccumulator(f, root, nil).rows))
+	require.Zero(t, cap(newTableAccumulator(nil, t.TempDir(), nil).rows))
 }
 
 // -help lists every term parseTerm takes, and so does the README.
@@ -250,16 +291,17 @@ func BenchmarkWriteTable(b *testing.B) {
 		rows = append(rows, tcpconn.Connection{State: "ESTABLISHED", Local: server, Remote: client, PID: int32(1000 + i%12), FD: int32(10 + i), Process: "loadgen"},
 			tcpconn.Connection{State: "ESTABLISHED", Local: client, Remote: server, PID: int32(1000 + i%12), FD: int32(11 + i), Process: "loadgen"})
 	}
+	table := tableOf(rows)
+	kernelOrder := slices.Clone(table.rows)
 	var out bytes.Buffer
-	require.NoError(b, writeTable(&out, slices.Clone(rows)))
+	require.NoError(b, table.write(&out))
 	require.Equal(b, n+1, bytes.Count(out.Bytes(), []byte("\n")))
-	sorted := slices.Clone(rows)
 	b.ResetTimer()
 	b.ReportAllocs()
 	b.SetBytes(int64(out.Len()))
 	for b.Loop() {
-		copy(sorted, rows)
-		if err := writeTable(io.Discard, sorted); err != nil {
+		copy(table.rows, kernelOrder)
+		if err := table.write(io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
