@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -28,6 +28,11 @@ type tableAccumulator struct {
 	// texts holds each state and process name once; rows index it.
 	texts []string
 	index map[string]uint32
+	// width is the widest value of each column but the last so far:
+	// measured as the rows come, while the gather waits on the kernel,
+	// rather than in a pass after it.
+	width [len(tableHeader) - 1]int
+	buf   []byte
 	log   telegraf.Logger
 }
 
@@ -70,7 +75,11 @@ func (e *end) compare(f *end) int {
 		}
 		return -1
 	}
-	if c := bytes.Compare(e.addr[:], f.addr[:]); c != 0 {
+	// As netip does, as two numbers; the sort spends its time here.
+	if c := cmp.Compare(binary.BigEndian.Uint64(e.addr[:8]), binary.BigEndian.Uint64(f.addr[:8])); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(binary.BigEndian.Uint64(e.addr[8:]), binary.BigEndian.Uint64(f.addr[8:])); c != 0 {
 		return c
 	}
 	return cmp.Compare(e.port, f.port)
@@ -136,6 +145,16 @@ func (a *tableAccumulator) AddConnection(c *tcpconn.Connection) {
 	}
 	a.rows = append(a.rows, row{local: endOf(c.Local), remote: endOf(c.Remote), pid: c.PID, fd: c.FD,
 		state: a.intern(c.State), process: a.intern(c.Process)})
+	r := &a.rows[len(a.rows)-1]
+	a.width[0] = max(a.width[0], len(c.State))
+	a.buf = appendEndpoint(a.buf[:0], &r.local)
+	a.width[1] = max(a.width[1], len(a.buf))
+	a.buf = appendEndpoint(a.buf[:0], &r.remote)
+	a.width[2] = max(a.width[2], len(a.buf))
+	a.buf = appendOwner(a.buf[:0], r, r.pid)
+	a.width[3] = max(a.width[3], len(a.buf))
+	a.buf = appendOwner(a.buf[:0], r, r.fd)
+	a.width[4] = max(a.width[4], len(a.buf))
 }
 
 func (a *tableAccumulator) intern(s string) uint32 {
@@ -214,22 +233,11 @@ func (a *tableAccumulator) compare(x, y *row) int {
 // process.
 func (a *tableAccumulator) write(w io.Writer) error {
 	slices.SortFunc(a.rows, func(x, y row) int { return a.compare(&x, &y) })
-	var width [len(tableHeader)]int
-	for i, h := range tableHeader {
-		width[i] = len(h)
+	var width [len(tableHeader) - 1]int
+	for i := range width {
+		width[i] = max(len(tableHeader[i]), a.width[i])
 	}
-	// Each value is written twice, to measure and to print, rather than
-	// kept: the rows are all that is held.
 	buf := make([]byte, 0, 64) // the longest endpoint is 47 bytes
-	for i := range a.rows {
-		r := &a.rows[i]
-		width[0] = max(width[0], len(a.texts[r.state]))
-		width[1] = max(width[1], len(appendEndpoint(buf, &r.local)))
-		width[2] = max(width[2], len(appendEndpoint(buf, &r.remote)))
-		width[3] = max(width[3], len(appendOwner(buf, r, r.pid)))
-		width[4] = max(width[4], len(appendOwner(buf, r, r.fd)))
-	}
-
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	for i, h := range tableHeader[:len(tableHeader)-1] {
