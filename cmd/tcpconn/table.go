@@ -93,12 +93,16 @@ func (e *end) compare(f *end) int {
 func newTableAccumulator(f filters, procRoot string, log telegraf.Logger) *tableAccumulator {
 	a := &tableAccumulator{filters: f, log: log}
 	if len(f) == 0 {
-		if n := tcpSockets(procRoot); n > 0 {
+		if n := min(tcpSockets(procRoot), maxSizedRows); n > 0 {
 			a.rows = make([]row, 0, n+n/16)
 		}
 	}
 	return a
 }
+
+// maxSizedRows bounds the room made from the kernel's count, a number read
+// from a file: past it, the rows grow as they come.
+const maxSizedRows = 1 << 24
 
 // tcpSockets returns the TCP sockets of <procRoot>/net/sockstat, 0 if it
 // cannot tell: those allocated (of both families) and those in TIME_WAIT.

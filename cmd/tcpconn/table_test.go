@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -91,6 +92,7 @@ func TestWriteTableEmpty(t *testing.T) {
 // Every row of the order ties only with a row that prints the same, and
 // a row gives back the Connection it was made of.
 func TestCompareRowsIsTotal(t *testing.T) {
+	require.Equal(t, uintptr(56), unsafe.Sizeof(row{}), "the size the comment and the docs give")
 	a := tableOf(tableRows)
 	for i := range a.rows {
 		require.Equal(t, tableRows[i], a.connection(&a.rows[i]))
@@ -264,6 +266,10 @@ FRAG: inuse 0 memory 0
 	require.NoError(t, f.Set("port=80"))
 	require.Zero(t, cap(newTableAccumulator(f, root, nil).rows))
 	require.Zero(t, cap(newTableAccumulator(nil, t.TempDir(), nil).rows))
+	huge := filepath.Join(t.TempDir(), "net")
+	require.NoError(t, os.MkdirAll(huge, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(huge, "sockstat"), []byte("TCP: tw 9223372036854775807 alloc 1\n"), 0o600))
+	require.LessOrEqual(t, cap(newTableAccumulator(nil, filepath.Dir(huge), nil).rows), maxSizedRows+maxSizedRows/16)
 }
 
 // -help lists every term parseTerm takes, and so does the README.
