@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -19,6 +20,32 @@ import (
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
 	"github.com/stretchr/testify/require"
 )
+
+// TestMain runs the shim's main instead of the tests when a test starts
+// this binary as the shim (runShim): the live tests run the real command
+// line, flags and all, as its own process.
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsShim) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const runAsShim = "TCPCONN_TEST_RUN_SHIM"
+
+// runShim runs `tcpconn args...` and returns its stdout; it fails the test
+// if the shim fails.
+func runShim(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runAsShim+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "tcpconn %s: %s", strings.Join(args, " "), stderr.String())
+	return string(out)
+}
 
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
@@ -42,7 +69,7 @@ func TestLoadInputErrorsNameTheOption(t *testing.T) {
 		{"# nothing\n", "no [[inputs.tcpconn]]"},
 	}
 	for _, tt := range tests {
-		_, err := loadInput(writeConfig(t, tt.config))
+		_, _, err := loadInput(writeConfig(t, tt.config))
 		require.ErrorContains(t, err, tt.want, "config %q", tt.config)
 	}
 }
@@ -51,7 +78,7 @@ func TestLoadInputErrorsNameTheOption(t *testing.T) {
 // accumulator that writes to w.
 func startInput(t *testing.T, config string, w io.Writer) (telegraf.Input, *lineAccumulator) {
 	t.Helper()
-	input, err := loadInput(writeConfig(t, config))
+	input, _, err := loadInput(writeConfig(t, config))
 	require.NoError(t, err)
 	log := newExecdLogger(io.Discard, telegraf.Info)
 	require.NoError(t, initInput(input, log))
@@ -131,7 +158,7 @@ func TestServe(t *testing.T) {
 // gives.
 func TestDeprecatedOption(t *testing.T) {
 	var logged bytes.Buffer
-	input, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_sockets = 7\n"))
+	input, _, err := loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_sockets = 7\n"))
 	require.NoError(t, err)
 	warnDeprecated(input, newExecdLogger(&logged, telegraf.Info))
 	require.Equal(t, "W! DeprecationWarning: Option \"max_sockets\" of plugin \"inputs.tcpconn\" deprecated: use 'max_connection_metrics' instead\n", logged.String())
@@ -139,7 +166,7 @@ func TestDeprecatedOption(t *testing.T) {
 	require.Equal(t, 7, reflect.ValueOf(input).Elem().FieldByName("MaxConnectionMetrics").Interface(), "the old name sets the new option")
 
 	logged.Reset()
-	input, err = loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_connection_metrics = 7\n"))
+	input, _, err = loadInput(writeConfig(t, "[[inputs.tcpconn]]\n  max_connection_metrics = 7\n"))
 	require.NoError(t, err)
 	warnDeprecated(input, newExecdLogger(&logged, telegraf.Info))
 	require.Empty(t, logged.String())

@@ -91,12 +91,16 @@ func BenchmarkGather(b *testing.B) {
 				require.GreaterOrEqual(b, acc.NMetrics(), uint64(n), "every socket gathered")
 
 				// Telegraf's path (AddFields into a discarding accumulator),
-				// and the shim's (line protocol into a discarding writer).
-				for _, path := range []string{"accumulator", "lineprotocol"} {
+				// the shim's (line protocol into a discarding writer), and
+				// its table's (Connections, dropped).
+				for _, path := range []string{"accumulator", "lineprotocol", "connections"} {
 					b.Run("path="+path, func(b *testing.B) {
 						var gatherAcc telegraf.Accumulator = &testutil.Accumulator{Discard: true}
-						if path == "lineprotocol" {
+						switch path {
+						case "lineprotocol":
 							gatherAcc = &discardSink{Accumulator: testutil.Accumulator{Discard: true}}
+						case "connections":
+							gatherAcc = &discardConnections{Accumulator: testutil.Accumulator{Discard: true}}
 						}
 						b.ReportAllocs()
 						for b.Loop() {
@@ -153,3 +157,10 @@ type discardSink struct {
 }
 
 func (*discardSink) LineProtocol() io.Writer { return io.Discard }
+
+// discardConnections takes Connections and drops them.
+type discardConnections struct {
+	testutil.Accumulator
+}
+
+func (*discardConnections) AddConnection(*Connection) {}

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -86,6 +88,25 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, again.Gather(&sink))
 			testutil.RequireMetricsEqual(t, expected, sink.metrics(t), testutil.IgnoreTime(), testutil.SortMetrics())
 			require.Len(t, sink.Errors, len(acc.Errors))
+
+			// The table's path: tcpconn metrics as Connections, the others
+			// through the accumulator.
+			third := loadPlugin(t, string(data))
+			require.NoError(t, third.Init())
+			var conns connSink
+			require.NoError(t, third.Gather(&conns))
+			var wantConns []Connection
+			var others []telegraf.Metric
+			for _, m := range expected {
+				if m.Name() == measurement {
+					wantConns = append(wantConns, connectionOf(t, m))
+				} else {
+					others = append(others, m)
+				}
+			}
+			require.ElementsMatch(t, wantConns, conns.conns)
+			testutil.RequireMetricsEqual(t, others, conns.GetTelegrafMetrics(), testutil.IgnoreTime(), testutil.SortMetrics())
+			require.Len(t, conns.Errors, len(acc.Errors))
 
 			var wantErrs []string
 			if b, err := os.ReadFile(filepath.Join(dir, "expected.err")); err == nil {
@@ -228,6 +249,36 @@ func (s *lineSink) metrics(t *testing.T) []telegraf.Metric {
 		}
 	}
 	return append(lines, s.GetTelegrafMetrics()...)
+}
+
+// connSink is an accumulator that takes the tcpconn metrics as values, as
+// the shim's table.
+type connSink struct {
+	testutil.Accumulator
+	conns []Connection
+}
+
+func (s *connSink) AddConnection(c *Connection) { s.conns = append(s.conns, *c) }
+
+// connectionOf is the Connection a tcpconn metric's tags describe.
+func connectionOf(t *testing.T, m telegraf.Metric) Connection {
+	t.Helper()
+	tags := m.Tags()
+	endpoint := func(side string) netip.AddrPort {
+		ap, err := netip.ParseAddrPort(net.JoinHostPort(tags[side+"_addr"], tags[side+"_port"]))
+		require.NoError(t, err)
+		return ap
+	}
+	number := func(key string) int32 {
+		if tags[key] == "" {
+			return 0
+		}
+		v, err := strconv.ParseInt(tags[key], 10, 32)
+		require.NoError(t, err)
+		return int32(v)
+	}
+	return Connection{State: tags["state"], Local: endpoint("local"), Remote: endpoint("remote"),
+		PID: number("pid"), FD: number("fd"), Process: tags["process_name"]}
 }
 
 func fixturePlugin(t *testing.T) *TCPConn {
