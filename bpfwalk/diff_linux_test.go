@@ -27,7 +27,16 @@ import (
 // its own network namespace, one whose name is not valid UTF-8 and has a
 // newline, spaces and parentheses.
 func TestDifferential(t *testing.T) {
-	w := newWalker(t, Options{ProcRoot: "/proc", Cgroup: true})
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) { testDifferential(t, workers) })
+	}
+}
+
+// testDifferential is TestDifferential with one iterator over every task
+// (workers 1) or one per process.
+func testDifferential(t *testing.T, workers int) {
+	w := newWalker(t, Options{ProcRoot: "/proc", Cgroup: true, Workers: workers})
+	require.Equal(t, workers > 1, w.workers != nil, "an iterator per process with more than one worker (Linux 6.1)")
 
 	sl, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)

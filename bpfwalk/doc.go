@@ -6,8 +6,11 @@
 // descriptor, the process, the descriptor and the socket's inode, plus once
 // per process what the /proc walk would read from comm, status, stat,
 // ns/net and cgroup. No readlink(2) per descriptor: the walk costs about
-// a tenth of the /proc walk's. The result is a [resolver.Table], filled as
-// the /proc walk documents it, so that a caller can take either.
+// a tenth of the /proc walk's. Where the kernel filters an iterator by
+// process (Linux 6.1), workers each read the iterators of a share of the
+// processes, on as many cores as Options.Workers says. The result is a
+// [resolver.Table], filled as the /proc walk documents it, so that a caller
+// can take either.
 //
 // The program is loaded and verified once, by [New]. It needs the kernel's
 // BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF), CAP_BPF and

@@ -340,7 +340,7 @@ func TestWalkStopped(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	checkInvariants(t, tab)
 	if len(tab.Procs) > 0 {
-		last := w.dec.last
+		last := w.dec.s.last
 		_, ok := tab.FindUnwalked(last)
 		require.True(t, ok, "the last process read (%d) may be cut short", last)
 	}

@@ -22,4 +22,10 @@ type Options struct {
 	// Stats.Processes. The kernel still visits its files; only processes
 	// with a socket, or that the iterator does not show, are asked about.
 	Match func(name string) bool
+
+	// Workers is how many processes are walked at once, each by an
+	// iterator of its own files (Linux 6.1's task filter); 0 means
+	// GOMAXPROCS. With 1, or on an older kernel, one iterator walks
+	// every task. Each worker past the first loads the program again.
+	Workers int
 }

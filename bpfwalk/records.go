@@ -52,30 +52,48 @@ type decoder struct {
 
 	// pids are the processes of the proc root when the walk began,
 	// sorted; seen[i] tells whether the kernel showed the files of
-	// pids[i], in a task record. last is the pid of the last task record.
+	// pids[i], in a task record.
 	pids []int32
 	seen []bool
-	last int32
+	// done[i], in a walk of one iterator per process, tells that the
+	// iterator of pids[i] ended whole.
+	done []bool
 
 	procs map[int32]int32 // pid -> index in t.Procs, or skippedProc
-	cur   int32           // index in t.Procs of the last proc record's process, -1 before any
 	match func(string) bool
 	// skipped counts the processes that match rejected.
 	skipped int
-	// dup: the sockets that follow are of a second fd table of the
-	// process (a thread's own, or a retried walk): keep the fds not
-	// already seen, in dupFDs.
-	dup    bool
-	dupFDs map[int32]struct{}
+	dupFDs  map[int32]struct{}
 
-	records int
-	end     bool
+	// s is the session being decoded: one per iterator read at a time.
+	// A walk with one iterator has one, a walk with one per process
+	// (see Walker) one per worker, swapped in before each decode.
+	s    *session
+	one  session
+	ends int // end records, one per iterator
+	// totals sums the end records.
 	totals  endTotals
+	records int
 
 	names   map[string]string // raw comm -> Name
 	cgroups map[string]string // raw path and flags -> Cgroup
 	path    []byte
 }
+
+// session is where the records of one iterator are: the last task and
+// proc records, and whether its end record came.
+type session struct {
+	last int32 // pid of the last task record
+	cur  int32 // index in t.Procs of the last proc record's process, -1 before any
+	// dup: the sockets that follow are of a second fd table of the
+	// process (a thread's own, or a retried walk): keep the fds not
+	// already seen, in decoder.dupFDs.
+	dup bool
+	end bool
+}
+
+// begin starts an iterator's session.
+func (s *session) begin() { *s = session{cur: -1} }
 
 func (d *decoder) reset(t *resolver.Table, cgroup bool) {
 	d.t, d.cgroup = t, cgroup
@@ -86,7 +104,9 @@ func (d *decoder) reset(t *resolver.Table, cgroup bool) {
 		d.cgroups = make(map[string]string)
 	}
 	clear(d.procs)
-	d.cur, d.dup, d.records, d.end, d.totals, d.last, d.skipped = -1, false, 0, false, endTotals{}, 0, 0
+	d.records, d.ends, d.totals, d.skipped = 0, 0, endTotals{}, 0
+	d.one.begin()
+	d.s = &d.one
 	d.seen = slices.Grow(d.seen[:0], len(d.pids))[:len(d.pids)]
 	clear(d.seen)
 }
@@ -110,7 +130,7 @@ func (d *decoder) decode(b []byte) (int, error) {
 			if len(r) < sockRecLen {
 				return off, nil
 			}
-			if d.cur == -1 {
+			if d.s.cur == -1 {
 				return off, fmt.Errorf("record %d: a socket before any process", d.records)
 			}
 			d.sock(int32(ne.Uint32(r[4:])), ne.Uint64(r[8:]))
@@ -129,12 +149,14 @@ func (d *decoder) decode(b []byte) (int, error) {
 			if len(r) < endRecLen {
 				return off, nil
 			}
-			d.end = true
-			d.totals = endTotals{
-				processes:     int(ne.Uint64(r[8:])),
-				fds:           int(ne.Uint64(r[16:])),
-				exitedLeaders: int(ne.Uint64(r[24:])),
+			if d.s.end {
+				return off, fmt.Errorf("record %d: a second end record", d.records)
 			}
+			d.s.end = true
+			d.ends++
+			d.totals.processes += int(ne.Uint64(r[8:]))
+			d.totals.fds += int(ne.Uint64(r[16:]))
+			d.totals.exitedLeaders += int(ne.Uint64(r[24:]))
 			off += endRecLen
 		default:
 			return off, fmt.Errorf("record %d: unknown kind %d", d.records, kind)
@@ -146,7 +168,7 @@ func (d *decoder) decode(b []byte) (int, error) {
 
 // task notes that the kernel showed the files of process pid.
 func (d *decoder) task(pid int32) {
-	d.last = pid
+	d.s.last = pid
 	if i, ok := slices.BinarySearch(d.pids, pid); ok {
 		d.seen[i] = true
 	}
@@ -156,18 +178,18 @@ func (d *decoder) task(pid int32) {
 const skippedProc = -2
 
 func (d *decoder) sock(fd int32, inode uint64) {
-	if d.cur == skippedProc {
+	if d.s.cur == skippedProc {
 		return
 	}
 	t := d.t
-	pid := t.Procs[d.cur].PID
-	if d.dup {
+	pid := t.Procs[d.s.cur].PID
+	if d.s.dup {
 		if _, ok := d.dupFDs[fd]; ok {
 			return
 		}
 		d.dupFDs[fd] = struct{}{}
 	}
-	t.Owners = append(t.Owners, resolver.Owner{Inode: inode, PID: pid, FD: fd, Proc: d.cur})
+	t.Owners = append(t.Owners, resolver.Owner{Inode: inode, PID: pid, FD: fd, Proc: d.s.cur})
 }
 
 // proc starts the sockets of a process: a new one, or a second fd table of
@@ -177,7 +199,7 @@ func (d *decoder) proc(r []byte) {
 	t := d.t
 	pid := int32(ne.Uint32(r[4:]))
 	if i, ok := d.procs[pid]; ok {
-		d.cur, d.dup = i, true
+		d.s.cur, d.s.dup = i, true
 		if i == skippedProc {
 			return
 		}
@@ -198,7 +220,7 @@ func (d *decoder) proc(r []byte) {
 		Name:      d.name(r[40:56]),
 	}
 	if d.match != nil && !d.match(p.Name) {
-		d.cur, d.dup = skippedProc, false
+		d.s.cur, d.s.dup = skippedProc, false
 		d.procs[pid] = skippedProc
 		d.skipped++
 		return
@@ -206,8 +228,8 @@ func (d *decoder) proc(r []byte) {
 	if d.cgroup {
 		p.Cgroup = d.cgroupText(r[58], r[59], r[procRecHeadLen:])
 	}
-	d.cur, d.dup = int32(len(t.Procs)), false
-	d.procs[pid] = d.cur
+	d.s.cur, d.s.dup = int32(len(t.Procs)), false
+	d.procs[pid] = d.s.cur
 	t.Procs = append(t.Procs, p)
 }
 

@@ -79,10 +79,11 @@ func TestDecode(t *testing.T) {
 			buf = buf[:copy(buf, buf[n:])]
 		}
 		require.Empty(t, buf, "cut at %d", cut)
-		require.True(t, d.end)
+		require.True(t, d.s.end)
+		require.Equal(t, 1, d.ends)
 		require.Equal(t, endTotals{processes: 4, fds: 12, exitedLeaders: 1}, d.totals)
 		require.Equal(t, []bool{false, true, true, true, true, false}, d.seen)
-		require.Equal(t, int32(40), d.last)
+		require.Equal(t, int32(40), d.s.last)
 		tab.Sort()
 		require.Equal(t, want, tab.Owners, "cut at %d", cut)
 		require.Equal(t, wantProcs, tab.Procs, "cut at %d", cut)

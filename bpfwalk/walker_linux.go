@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -30,6 +31,9 @@ type Walker struct {
 	opts Options
 	objs taskFileObjects
 	iter *link.Iter
+	// workers, when the walk takes one iterator per process; nil when one
+	// iterator walks every task.
+	workers []*worker
 
 	mu     sync.Mutex
 	buf    []byte
@@ -75,6 +79,23 @@ func New(opts Options) (*Walker, error) {
 	if err != nil {
 		w.objs.Close()
 		return nil, loadError(fmt.Errorf("attaching the task_file iterator: %w", err))
+	}
+	n := opts.Workers
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if n > 1 && hasTaskFilter(w.objs.TaskFile) {
+		load := func(objs *taskFileObjects) error {
+			if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
+				return loadError(err)
+			}
+			return nil
+		}
+		if err := w.newWorkers(n, load); err != nil {
+			w.iter.Close()
+			w.objs.Close()
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -198,7 +219,11 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 	d.reset(t, w.opts.Cgroup)
 	d.match = w.opts.Match
 
-	if err := w.read(ctx); err != nil {
+	read := w.read
+	if w.workers != nil {
+		read = w.readEach
+	}
+	if err := read(ctx); err != nil {
 		return t, w.cutShort(err)
 	}
 	t.Stats = resolver.Stats{
@@ -271,7 +296,7 @@ func (w *Walker) read(ctx context.Context) error {
 		}
 		switch {
 		case err == io.EOF:
-			if !w.dec.end || n != 0 {
+			if !w.dec.s.end || n != 0 {
 				return fmt.Errorf("bpf walk: the task_file iterator ended without its end record (%d bytes left)", n)
 			}
 			return nil
@@ -304,7 +329,11 @@ func (w *Walker) cutShort(err error) error {
 		if d.seen[i] {
 			t.Stats.Processes++
 		}
-		if !d.seen[i] || pid == d.last {
+		whole := d.seen[i] && pid != d.s.last
+		if w.workers != nil {
+			whole = d.done[i]
+		}
+		if !whole {
 			t.Unwalked = append(t.Unwalked, resolver.Unwalked{PID: pid, Reason: reason})
 		}
 	}
@@ -332,7 +361,7 @@ func (w *Walker) Close() error {
 	if w.iter == nil {
 		return nil
 	}
-	err := errors.Join(w.iter.Close(), w.objs.Close())
+	err := errors.Join(w.closeWorkers(), w.iter.Close(), w.objs.Close())
 	w.iter = nil
 	return err
 }
