@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"slices"
 	"sync"
@@ -174,42 +175,25 @@ func (w *Walker) readProcess(ctx context.Context, wk *worker, i int, mu *sync.Mu
 		return fmt.Errorf("bpf walk: the task_file iterator of pid %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
-	wk.sess.begin()
-	done := ctx.Done()
-	n := 0 // bytes of a cut record at the start of wk.buf
-	for {
-		select {
-		case <-done:
-			return stopped{fmt.Errorf("walk stopped at pid %d: %w", pid, ctx.Err())}
-		default:
+	read := func(b []byte) (int, error) {
+		n, err := unix.Read(fd, b)
+		if n == 0 && err == nil {
+			return 0, io.EOF
 		}
-		m, err := unix.Read(fd, wk.buf[n:])
-		if m > 0 {
-			n += m
-			mu.Lock()
-			d.s = &wk.sess
-			used, derr := d.decode(wk.buf[:n])
-			mu.Unlock()
-			if derr != nil {
-				return fmt.Errorf("bpf walk: pid %d: %w", pid, derr)
-			}
-			n = copy(wk.buf, wk.buf[used:n])
-		}
-		if w.afterRead != nil {
-			w.afterRead()
-		}
-		switch {
-		case err == nil && m == 0:
-			if !wk.sess.end || n != 0 {
-				return fmt.Errorf("bpf walk: the task_file iterator of pid %d ended without its end record (%d bytes left)", pid, n)
-			}
-			d.done[i] = true
-			return nil
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-		case err != nil:
-			return fmt.Errorf("bpf walk: reading the task_file iterator of pid %d: %w", pid, err)
-		}
+		return max(n, 0), err
 	}
+	wk.sess.begin()
+	decode := func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		d.s = &wk.sess
+		return d.decode(b)
+	}
+	if err := w.drain(ctx, read, wk.buf, &wk.sess, decode, pid); err != nil {
+		return err
+	}
+	d.done[i] = true
+	return nil
 }
 
 func growBools(b []bool, n int) []bool {

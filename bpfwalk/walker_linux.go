@@ -264,7 +264,6 @@ func (w *Walker) Walk(ctx context.Context) (*resolver.Table, error) {
 
 // read reads the iterator to its end, decoding the records as they come.
 func (w *Walker) read(ctx context.Context) error {
-	t := &w.table
 	if err := ctx.Err(); err != nil {
 		return stopped{fmt.Errorf("walk stopped before it started: %w", err)}
 	}
@@ -273,38 +272,51 @@ func (w *Walker) read(ctx context.Context) error {
 		return fmt.Errorf("bpf walk: opening the task_file iterator: %w", err)
 	}
 	defer rd.Close()
+	return w.drain(ctx, rd.Read, w.buf, &w.dec.one, w.dec.decode, 0)
+}
 
+// drain reads an iterator to its end record with read (io.EOF at its
+// end), its records decoded into s: decode takes each read's whole
+// records, the rest comes again with the next read. pid is the process of
+// an iterator of one process, 0 for one of every task.
+func (w *Walker) drain(ctx context.Context, read func([]byte) (int, error), buf []byte, s *session, decode func([]byte) (int, error), pid int32) error {
+	what := func() string {
+		if pid == 0 {
+			return "the task_file iterator"
+		}
+		return fmt.Sprintf("the task_file iterator of pid %d", pid)
+	}
 	done := ctx.Done()
-	n := 0 // bytes of a cut record at the start of w.buf
+	n := 0 // bytes of a cut record at the start of buf
 	for {
 		select {
 		case <-done:
-			return stopped{fmt.Errorf("walk stopped after %d processes with sockets: %w", len(t.Procs), ctx.Err())}
+			return stopped{fmt.Errorf("walk stopped in %s: %w", what(), ctx.Err())}
 		default:
 		}
-		m, err := rd.Read(w.buf[n:])
+		m, err := read(buf[n:])
 		if m > 0 {
 			n += m
-			used, derr := w.dec.decode(w.buf[:n])
+			used, derr := decode(buf[:n])
 			if derr != nil {
-				return fmt.Errorf("bpf walk: %w", derr)
+				return fmt.Errorf("bpf walk: %s: %w", what(), derr)
 			}
-			n = copy(w.buf, w.buf[used:n])
+			n = copy(buf, buf[used:n])
 		}
 		if w.afterRead != nil {
 			w.afterRead()
 		}
 		switch {
-		case err == io.EOF:
-			if !w.dec.s.end || n != 0 {
-				return fmt.Errorf("bpf walk: the task_file iterator ended without its end record (%d bytes left)", n)
+		case errors.Is(err, io.EOF):
+			if !s.end || n != 0 {
+				return fmt.Errorf("bpf walk: %s ended without its end record (%d bytes left)", what(), n)
 			}
 			return nil
-		case errors.Is(err, unix.EAGAIN):
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 			// The kernel went through a million files without a
-			// record to show in one read: read on.
+			// record to show in one read, or a signal came: read on.
 		case err != nil:
-			return fmt.Errorf("bpf walk: reading the task_file iterator: %w", err)
+			return fmt.Errorf("bpf walk: reading %s: %w", what(), err)
 		}
 	}
 }
