@@ -100,16 +100,23 @@ func eachInfluxDB(t *testing.T, test func(t *testing.T, base string)) {
 	t.Helper()
 	t.Run("influxdb-pinned", func(t *testing.T) { test(t, startInfluxDB(t)) })
 	t.Run("influxdb-debian", func(t *testing.T) {
-		if _, err := os.Stat(debianInfluxd); err != nil {
-			t.Skipf("Debian's InfluxDB is not installed (%v): apt-get install influxdb", err)
-		}
-		base := startInfluxd(t, debianInfluxd)
+		base := startInfluxd(t, debianInfluxdOrSkip(t))
 		resp, err := http.Get(base + "/ping")
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.True(t, strings.HasPrefix(resp.Header.Get("X-Influxdb-Version"), "1.6."), "Debian's InfluxDB says it is %q", resp.Header.Get("X-Influxdb-Version"))
 		test(t, base)
 	})
+}
+
+// debianInfluxdOrSkip returns Debian's influxd, or skips the test saying
+// how to install it: make test lists every skip.
+func debianInfluxdOrSkip(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(debianInfluxd); err != nil {
+		t.Skipf("Debian's InfluxDB is not installed (%v): apt-get install influxdb", err)
+	}
+	return debianInfluxd
 }
 
 // startInfluxd is startInfluxDB with the influxd binary at path, such

@@ -182,12 +182,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	queries, variables := readDashboard(t)
 	require.ElementsMatch(t, []string{"host", "process_name"}, variables)
 	t.Run("pinned", func(t *testing.T) { testDashboard(t, server(t, "influxd"), queries) })
-	t.Run("debian", func(t *testing.T) {
-		if _, err := os.Stat(debianInfluxd); err != nil {
-			t.Skipf("Debian's InfluxDB is not installed (%v): apt-get install influxdb", err)
-		}
-		testDashboard(t, debianInfluxd, queries)
-	})
+	t.Run("debian", func(t *testing.T) { testDashboard(t, debianInfluxdOrSkip(t), queries) })
 }
 
 func testDashboard(t *testing.T, influxd string, queries []dashboardQuery) {
