@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -631,17 +632,7 @@ func TestMakeRunMode(t *testing.T) {
 	// --test exits 1 when an input logged errors. Allowed: the plugin's
 	// summary of processes this user may not inspect (pid 1 on some
 	// sandboxes), and execd's own race on the closed pipes at shutdown.
-	allowed := []string{"not readable: permission denied", "file already closed", "input plugins recorded"}
-	for line := range strings.Lines(stderr.String()) {
-		if !strings.Contains(line, " E! ") {
-			continue
-		}
-		ok := false
-		for _, a := range allowed {
-			ok = ok || strings.Contains(line, a)
-		}
-		require.True(t, ok, "unexpected error from telegraf --test (%v): %s", err, line)
-	}
+	requireOnlyErrors(t, stderr.String(), err, "not readable: permission denied", "file already closed", "input plugins recorded")
 
 	var found int
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -658,6 +649,17 @@ func TestMakeRunMode(t *testing.T) {
 	}
 	// The client that closed is in FIN_WAIT2 with no owner left.
 	require.Equal(t, 4, found, "listener, client, server end, CLOSE_WAIT end and nothing else:\n%s", out)
+}
+
+// requireOnlyErrors fails for each error line (" E! ") of a Telegraf log
+// that contains none of allowed; err is how Telegraf exited.
+func requireOnlyErrors(t *testing.T, log string, err error, allowed ...string) {
+	t.Helper()
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, " E! ") && !slices.ContainsFunc(allowed, func(a string) bool { return strings.Contains(line, a) }) {
+			t.Errorf("unexpected error from telegraf --test (%v): %s", err, line)
+		}
+	}
 }
 
 // TestExecdLogLevels runs the shim under Telegraf's execd with -debug, and
