@@ -18,8 +18,8 @@ import (
 type lineAccumulator struct {
 	w          *bufio.Writer
 	serializer *influx.Serializer
-	log        telegraf.Logger
-	err        error // the first write error
+	pluginErrors
+	err error // the first write error
 }
 
 func newLineAccumulator(w io.Writer, log telegraf.Logger) (*lineAccumulator, error) {
@@ -27,7 +27,7 @@ func newLineAccumulator(w io.Writer, log telegraf.Logger) (*lineAccumulator, err
 	if err := s.Init(); err != nil {
 		return nil, err
 	}
-	return &lineAccumulator{w: bufio.NewWriterSize(w, 64<<10), serializer: s, log: log}, nil
+	return &lineAccumulator{w: bufio.NewWriterSize(w, 64<<10), serializer: s, pluginErrors: pluginErrors{log}}, nil
 }
 
 // LineProtocol makes lineAccumulator a tcpconn.LineProtocolSink.
@@ -92,9 +92,13 @@ func (a *lineAccumulator) AddMetric(m telegraf.Metric) {
 // SetPrecision is a no-op: the shim writes nanoseconds, as Telegraf's does.
 func (*lineAccumulator) SetPrecision(time.Duration) {}
 
-// AddError logs as Telegraf's accumulator does; inputs.execd relays the
-// line to Telegraf's log.
-func (a *lineAccumulator) AddError(err error) {
+// pluginErrors is what both of the shim's accumulators do alike: log a
+// plugin's error as Telegraf's accumulator does (inputs.execd relays the
+// line to Telegraf's log, and stdout keeps only the output), and refuse
+// tracking.
+type pluginErrors struct{ log telegraf.Logger }
+
+func (a pluginErrors) AddError(err error) {
 	if err != nil {
 		a.log.Errorf("Error in plugin: %v", err)
 	}
@@ -103,6 +107,6 @@ func (a *lineAccumulator) AddError(err error) {
 // WithTracking is for service inputs that need delivery reports; tcpconn
 // is not one. Returning a tracking accumulator that never reports would
 // stall such an input, so it refuses loudly instead.
-func (*lineAccumulator) WithTracking(int) telegraf.TrackingAccumulator {
+func (pluginErrors) WithTracking(int) telegraf.TrackingAccumulator {
 	panic(errors.New("tcpconn shim: tracking accumulators are not supported"))
 }

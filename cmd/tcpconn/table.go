@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net/netip"
 	"os"
@@ -33,7 +32,7 @@ type tableAccumulator struct {
 	// rather than in a pass after it.
 	width [len(tableHeader) - 1]int
 	buf   []byte
-	log   telegraf.Logger
+	pluginErrors
 }
 
 // row is a Connection as the table holds it until it is sorted: 56 bytes
@@ -91,7 +90,7 @@ func (e *end) compare(f *end) int {
 // append, its copies would double the rows' memory at 200k sockets. Pages
 // it does not fill cost no memory.
 func newTableAccumulator(f filters, procRoot string, log telegraf.Logger) *tableAccumulator {
-	a := &tableAccumulator{filters: f, log: log}
+	a := &tableAccumulator{filters: f, pluginErrors: pluginErrors{log}}
 	if len(f) == 0 {
 		if n := min(tcpSockets(procRoot), maxSizedRows); n > 0 {
 			a.rows = make([]row, 0, n+n/16)
@@ -190,19 +189,9 @@ func (*tableAccumulator) AddHistogram(string, map[string]any, map[string]string,
 func (*tableAccumulator) AddMetric(telegraf.Metric)                                            {}
 func (*tableAccumulator) SetPrecision(time.Duration)                                           {}
 
-// AddError logs to stderr, as the line-protocol path does: the table stays
-// on stdout, and a partial failure (processes this user may not read)
-// says what is missing from it.
-func (a *tableAccumulator) AddError(err error) {
-	if err != nil {
-		a.log.Errorf("Error in plugin: %v", err)
-	}
-}
-
-// WithTracking: see lineAccumulator.WithTracking.
-func (*tableAccumulator) WithTracking(int) telegraf.TrackingAccumulator {
-	panic(errors.New("tcpconn shim: tracking accumulators are not supported"))
-}
+// AddError and WithTracking: pluginErrors. A partial failure (processes
+// this user may not read) goes to stderr, saying what is missing from the
+// table on stdout.
 
 // tableHeader names the columns; PID and FD are right-aligned numbers.
 var tableHeader = [...]string{"STATE", "LOCAL", "REMOTE", "PID", "FD", "PROCESS"}
