@@ -151,42 +151,42 @@ var allPeers = []peer{
 		name:  "table-procfs",
 		what:  "`bench/peers/table`: the table phase alone, `/proc/net/tcp` and `tcp6` through parser",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "procfs"} },
-		owned: countRowsLine,
+		owned: countWord("rows"),
 		rows:  true,
 	},
 	{
 		name:  "table-netlink",
 		what:  "`bench/peers/table -source netlink`: a sock_diag dump of each family through sockdiag",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "netlink"} },
-		owned: countRowsLine,
+		owned: countWord("rows"),
 		rows:  true,
 	},
 	{
 		name:  "table-tcpinfo",
 		what:  "`bench/peers/table -source netlink -info`: the same with tcp_info",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "table"), "-source", "netlink", "-info"} },
-		owned: countRowsLine,
+		owned: countWord("rows"),
 		rows:  true,
 	},
 	{
 		name:   "walk-procfs",
 		what:   "`bench/peers/walk`: the owner walk alone, resolver over `/proc/<pid>/fd` on GOMAXPROCS workers",
 		argv:   func(dir string) []string { return []string{filepath.Join(dir, "walk"), "-walk", "procfs"} },
-		owned:  countOwnedLine,
+		owned:  countWord("owned"),
 		phases: true,
 	},
 	{
 		name:   "walk-bpf",
 		what:   "`bench/peers/walk -walk bpf`: bpfwalk, its load (BTF, verifier) timed apart from the walk",
 		argv:   func(dir string) []string { return []string{filepath.Join(dir, "walk"), "-walk", "bpf"} },
-		owned:  countOwnedLine,
+		owned:  countWord("owned"),
 		phases: true,
 	},
 	{
 		name:  "floor",
 		what:  "raw syscalls, one thread: tcp+tcp6 in 1 MiB reads, getdents64 + readlinkat on every fd; nothing else",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "floor")} },
-		owned: countOwnedLine,
+		owned: countWord("owned"),
 	},
 	{
 		name:  "ss",
@@ -205,13 +205,13 @@ var allPeers = []peer{
 		name:  "gopsutil",
 		what:  "gopsutil v4 `net.Connections(\"tcp\")`, as Telegraf's netstat and procstat, result iterated",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "gopsutil")} },
-		owned: countOwnedLine,
+		owned: countWord("owned"),
 	},
 	{
 		name:  "procfs",
 		what:  "prometheus/procfs `AllProcs` → `FileDescriptorTargets` → `NetTCP`/`NetTCP6`, joined in a map",
 		argv:  func(dir string) []string { return []string{filepath.Join(dir, "procfsjoin")} },
-		owned: countOwnedLine,
+		owned: countWord("owned"),
 	},
 }
 
@@ -649,24 +649,17 @@ func countTable(out []byte, load map[int]bool) (int, int, error) {
 	return owned, ofLoad, nil
 }
 
-// countOwnedLine reads "owned N ..." from the Go peers.
-func countOwnedLine(out []byte, _ map[int]bool) (int, int, error) {
-	f := strings.Fields(string(out))
-	if len(f) < 2 || f[0] != "owned" {
-		return 0, 0, fmt.Errorf("unexpected output %q", firstLine(out))
+// countWord reads "WORD N ..." from a peer that says how many it found:
+// "owned" from the Go peers, "rows" from the table peer.
+func countWord(word string) func([]byte, map[int]bool) (int, int, error) {
+	return func(out []byte, _ map[int]bool) (int, int, error) {
+		f := strings.Fields(string(out))
+		if len(f) < 2 || f[0] != word {
+			return 0, 0, fmt.Errorf("unexpected output %q", firstLine(out))
+		}
+		n, err := strconv.Atoi(f[1])
+		return n, 0, err
 	}
-	n, err := strconv.Atoi(f[1])
-	return n, 0, err
-}
-
-// countRowsLine reads "rows N" from the table peer.
-func countRowsLine(out []byte, _ map[int]bool) (int, int, error) {
-	f := strings.Fields(string(out))
-	if len(f) < 2 || f[0] != "rows" {
-		return 0, 0, fmt.Errorf("unexpected output %q", firstLine(out))
-	}
-	n, err := strconv.Atoi(f[1])
-	return n, 0, err
 }
 
 // countSSRows counts the sockets listed by ss -tin: the lines that do not
