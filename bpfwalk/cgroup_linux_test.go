@@ -56,9 +56,16 @@ func cgroupPath(t *testing.T, pid int32) string {
 // ground truth of Process.CgroupID.
 func cgroupInode(t *testing.T, pid int32) uint64 {
 	t.Helper()
+	ino, err := cgroupDirInode(t, cgroupPath(t, pid))
+	require.NoError(t, err)
+	return ino
+}
+
+// cgroupDirInode returns the inode of the cgroup v2 directory at path.
+func cgroupDirInode(t *testing.T, path string) (uint64, error) {
 	var st unix.Stat_t
-	require.NoError(t, unix.Stat(filepath.Join(cgroup2Mount(t), cgroupPath(t, pid)), &st))
-	return st.Ino
+	err := unix.Stat(filepath.Join(cgroup2Mount(t), path), &st)
+	return st.Ino, err
 }
 
 // TestWalkCgroup moves children into cgroups shaped as container runtimes
