@@ -70,10 +70,15 @@ var filterKeys = []filterKey{
 }
 
 // term is one -filter: a row matches if any of its alternatives does.
-type term []match
+type term struct {
+	alts []match
+	// processes holds the globs of a process= term, which the walk
+	// takes as process_names.
+	processes []string
+}
 
 func (t term) matches(c *tcpconn.Connection) bool {
-	for _, m := range t {
+	for _, m := range t.alts {
 		if m(c) {
 			return true
 		}
@@ -93,21 +98,24 @@ func parseTerm(s string) (term, error) {
 		i++
 	}
 	if i == len(filterKeys) {
-		return nil, fmt.Errorf("unknown key %q; use an endpoint or %s", key, strings.Join(keyNames(), ", "))
+		return term{}, fmt.Errorf("unknown key %q; use an endpoint or %s", key, strings.Join(keyNames(), ", "))
 	}
 	if value == "" {
-		return nil, errors.New("empty value")
+		return term{}, errors.New("empty value")
 	}
 	var t term
 	for alt := range strings.SplitSeq(value, ",") {
 		if alt == "" {
-			return nil, fmt.Errorf("empty alternative in %q", value)
+			return term{}, fmt.Errorf("empty alternative in %q", value)
 		}
 		m, err := filterKeys[i].parse(alt)
 		if err != nil {
-			return nil, err
+			return term{}, err
 		}
-		t = append(t, m)
+		t.alts = append(t.alts, m)
+		if key == "process" {
+			t.processes = append(t.processes, alt)
+		}
 	}
 	return t, nil
 }
@@ -132,6 +140,18 @@ func (f *filters) Set(s string) error {
 		return err
 	}
 	*f = append(*f, t)
+	return nil
+}
+
+// processNames returns the globs of the first process= term, if any: a row
+// shown matches one of them, so the walk need not read the other
+// processes (their sockets would show unowned, which process= rejects).
+func (f filters) processNames() []string {
+	for _, t := range f {
+		if t.processes != nil {
+			return t.processes
+		}
+	}
 	return nil
 }
 

@@ -136,6 +136,8 @@ the limit counts rows before -filter); the file's other options apply.
 
 -filter TERM selects rows of the table. Repeat it: a row must match every
 term. A term's value may list alternatives, a,b: one of them must match.
+The first process= term is the walk's process_names, unless the -config
+file sets those: the other processes are not read.
 `)
 	for _, k := range filterKeys {
 		fmt.Fprintf(w, "  %-36s %s\n", k.syntax, k.doc)
@@ -173,7 +175,7 @@ func run(o *options, log telegraf.Logger) error {
 	warnDeprecated(input, log)
 	var plugin *tcpconn.TCPConn
 	if table {
-		if plugin, err = tableOptions(input, set); err != nil {
+		if plugin, err = tableOptions(input, set, o.filters); err != nil {
 			return err
 		}
 	}
@@ -241,13 +243,17 @@ func (o *options) check() (table bool, _ error) {
 // this connection?": the answer may be that nobody does (a TIME_WAIT
 // socket), and a guard against a database's cardinality must not hide the
 // row asked for. An option the -config file sets is kept. set reports
-// whether the file sets an option.
-func tableOptions(input telegraf.Input, set func(option string) bool) (*tcpconn.TCPConn, error) {
+// whether the file sets an option. A process= filter narrows the walk as
+// process_names would, unless the file sets those.
+func tableOptions(input telegraf.Input, set func(option string) bool, f filters) (*tcpconn.TCPConn, error) {
 	t, ok := input.(*tcpconn.TCPConn)
 	if !ok {
 		return nil, fmt.Errorf("-format table: the input is a %T, not inputs.tcpconn", input)
 	}
 	t.Metrics = []string{"connection"}
+	if len(t.ProcessNames) == 0 {
+		t.ProcessNames = f.processNames()
+	}
 	// With process_names the walk skips the other processes, whose
 	// sockets would all show as unowned.
 	if !set("include_unowned") && len(t.ProcessNames) == 0 {

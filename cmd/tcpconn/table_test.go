@@ -214,19 +214,27 @@ func TestCheckFlags(t *testing.T) {
 func TestTableOptions(t *testing.T) {
 	tests := []struct {
 		config         string
+		filters        []string
 		includeUnowned bool
 		max            int
+		processNames   []string
 	}{
-		{"", true, 0},
-		{"[[inputs.tcpconn]]\n", true, 0},
-		{"[[inputs.tcpconn]]\n  metrics = [\"summary\", \"event\"]\n", true, 0},
-		{"[[inputs.tcpconn]]\n  include_unowned = false\n", false, 0},
-		{"[[inputs.tcpconn]]\n  process_names = [\"nginx\"]\n", false, 0},
-		{"[[inputs.tcpconn]]\n  process_names = [\"nginx\"]\n  include_unowned = true\n", true, 0},
-		{"[[inputs.tcpconn]]\n  include_unowned = true\n  max_connection_metrics = 5\n", true, 5},
-		{"[inputs.tcpconn]\n  max_connection_metrics = 100000\n", true, 100000},
+		{"", nil, true, 0, nil},
+		{"[[inputs.tcpconn]]\n", nil, true, 0, nil},
+		{"[[inputs.tcpconn]]\n  metrics = [\"summary\", \"event\"]\n", nil, true, 0, nil},
+		{"[[inputs.tcpconn]]\n  include_unowned = false\n", nil, false, 0, nil},
+		{"[[inputs.tcpconn]]\n  process_names = [\"nginx\"]\n", nil, false, 0, []string{"nginx"}},
+		{"[[inputs.tcpconn]]\n  process_names = [\"nginx\"]\n  include_unowned = true\n", nil, true, 0, []string{"nginx"}},
+		{"[[inputs.tcpconn]]\n  include_unowned = true\n  max_connection_metrics = 5\n", nil, true, 5, nil},
+		{"[inputs.tcpconn]\n  max_connection_metrics = 100000\n", nil, true, 100000, nil},
 		// The deprecated name keeps its limit: Init copies it.
-		{"[[inputs.tcpconn]]\n  max_sockets = 7\n", true, 100000},
+		{"[[inputs.tcpconn]]\n  max_sockets = 7\n", nil, true, 100000, nil},
+		// process= walks only the processes it can show; the file's
+		// process_names are kept.
+		{"", []string{"port=80", "process=nginx,java*", "process=x"}, false, 0, []string{"nginx", "java*"}},
+		{"", []string{"pid=7", "state=LISTEN"}, true, 0, nil},
+		{"[[inputs.tcpconn]]\n  process_names = [\"nginx\"]\n", []string{"process=java"}, false, 0, []string{"nginx"}},
+		{"[[inputs.tcpconn]]\n  include_unowned = true\n", []string{"process=java"}, true, 0, []string{"java"}},
 	}
 	for _, tt := range tests {
 		path := ""
@@ -235,10 +243,15 @@ func TestTableOptions(t *testing.T) {
 		}
 		input, set, err := loadInput(path)
 		require.NoError(t, err, tt.config)
-		p, err := tableOptions(input, set)
+		var f filters
+		for _, term := range tt.filters {
+			require.NoError(t, f.Set(term), term)
+		}
+		p, err := tableOptions(input, set, f)
 		require.NoError(t, err)
 		require.Same(t, input, p)
 		require.Equal(t, tt.includeUnowned, p.IncludeUnowned, tt.config)
+		require.Equal(t, tt.processNames, p.ProcessNames, "%s %q", tt.config, tt.filters)
 		require.Equal(t, tt.max, p.MaxConnectionMetrics, tt.config)
 		require.Equal(t, []string{"connection"}, p.Metrics, tt.config)
 	}
