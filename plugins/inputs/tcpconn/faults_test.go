@@ -652,6 +652,11 @@ func TestFaultExitMidWalk(t *testing.T) {
 	exe := nobodyBinary(t)
 	for _, denial := range []bool{false, true} {
 		t.Run(fmt.Sprintf("denial=%v", denial), func(t *testing.T) {
+			// Registered before the holder's cleanup, so run after it, once
+			// the heir's stdin is closed: the heir must be gone, and its
+			// listener with it, before the next subtest gathers.
+			heirFD := -1
+			t.Cleanup(func() { awaitEnd(t, heirFD) })
 			holder := exec.Command(exe, "-test.run=^$")
 			holder.Env = append(os.Environ(), exitEnv+"=parent")
 			holder.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -659,6 +664,9 @@ func TestFaultExitMidWalk(t *testing.T) {
 			var parent, heir, port int
 			_, err := fmt.Fscanln(stdout, &parent, &heir, &port)
 			require.NoError(t, err, "the holder did not report")
+			// Its parent has not reaped it: the pid is still the heir's.
+			heirFD, err = unix.PidfdOpen(heir, 0)
+			require.NoError(t, err)
 			names := []string{"fm-parent", "fm-heir"}
 			if denial {
 				// Root's: the walk as 65534 is denied its fds.
@@ -701,4 +709,38 @@ func TestFaultExitMidWalk(t *testing.T) {
 			}
 		})
 	}
+}
+
+// awaitEnd waits for the process of pidfd to end, and kills it if it takes
+// longer than testchild's grace; -1 is no process. It is for the heir of
+// TestFaultExitMidWalk, which is no child of the test's once its parent is
+// killed: no Wait covers it. Ending with its stdin, it would otherwise
+// outlive its subtest, and a test binary built with -race sleeps a second
+// before it exits (GORACE atexit_sleep_ms), its listener still open. The
+// next subtest's gatherer, whose process_names match it too, then sees
+// that listener close between two gathers: a true closed event.
+func awaitEnd(t *testing.T, pidfd int) {
+	t.Helper()
+	if pidfd < 0 {
+		return
+	}
+	defer unix.Close(pidfd)
+	// A pidfd polls readable once the process has exited: its files are
+	// closed by then.
+	ended := func(timeout time.Duration) bool {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+			if err == unix.EINTR {
+				continue
+			}
+			require.NoError(t, err)
+			return n > 0
+		}
+	}
+	if ended(5 * time.Second) {
+		return
+	}
+	require.NoError(t, unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0))
+	require.True(t, ended(time.Minute), "the heir did not end when killed")
 }
