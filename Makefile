@@ -134,11 +134,12 @@ fmt:
 tidy:
 	$(GO) mod tidy
 
-# The BPF object of bpfwalk and its Go binding, committed: needs clang,
-# llvm-strip and the libbpf headers (Debian: clang llvm libbpf-dev).
-# .ci/check-generated checks that the committed files are what this makes.
+# The BPF objects of bpfwalk and bpftable and their Go bindings, committed:
+# needs clang, llvm-strip and the libbpf headers (Debian: clang llvm
+# libbpf-dev). .ci/check-generated checks that the committed files are what
+# this makes.
 generate:
-	$(GO) generate ./bpfwalk
+	$(GO) generate ./bpfwalk ./bpftable
 
 # The Grafana dashboard examples/grafana/tcpconn.json, from its generator
 # (Go only); its test fails when the committed file differs.
