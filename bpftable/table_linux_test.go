@@ -1,0 +1,62 @@
+//go:build linux
+
+package bpftable
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// newTable loads the program, or skips where it cannot run at all: no BTF,
+// an old kernel, or no privilege when not root.
+func newTable(tb testing.TB) *Table {
+	tb.Helper()
+	t, err := New()
+	if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
+		tb.Skipf("bpf table cannot run here: %v", err)
+	}
+	require.NoError(tb, err)
+	tb.Cleanup(func() { require.NoError(tb, t.Close()) })
+	return t
+}
+
+// readTable reads one walk of t, calling fn with each socket, and returns
+// how many it read.
+func readTable(tb testing.TB, t *Table, fn func(*Socket)) int {
+	r, err := t.Open()
+	require.NoError(tb, err)
+	n := 0
+	for r.Next() {
+		if fn != nil {
+			fn(r.Socket())
+		}
+		n++
+	}
+	require.NoError(tb, r.Err())
+	require.NoError(tb, r.Close())
+	return n
+}
+
+// TestReadAllocs: a walk allocates a few objects to open its iterator,
+// none per row, and reuses the buffer of the walk before.
+func TestReadAllocs(t *testing.T) {
+	tb := newTable(t)
+	hold(t, 500)
+	rows := 0
+	allocs := testing.AllocsPerRun(3, func() { rows = readTable(t, tb, nil) })
+	require.GreaterOrEqual(t, rows, 1000)
+	t.Logf("%d rows, %.0f allocations per walk", rows, allocs)
+	require.LessOrEqual(t, allocs, 10.0)
+}
+
+// TestClosed: Open after Close fails, Close again is a no-op.
+func TestClosed(t *testing.T) {
+	tb := newTable(t)
+	require.NoError(t, tb.Close())
+	_, err := tb.Open()
+	require.EqualError(t, err, "bpf table: table is closed")
+	require.NoError(t, tb.Close())
+}
