@@ -145,23 +145,12 @@ struct inet_timewait_sock {
 	struct timer_list tw_timer;
 } __attribute__((preserve_access_index));
 
-struct tcp_timewait_sock {
-	struct inet_timewait_sock tw_sk;
-} __attribute__((preserve_access_index));
-
 struct request_sock {
 	struct sock_common __req_common;
 	__u8 num_timeout : 7;
 	struct timer_list rsk_timer;
 } __attribute__((preserve_access_index));
 
-struct inet_request_sock {
-	struct request_sock req;
-} __attribute__((preserve_access_index));
-
-struct tcp_request_sock {
-	struct inet_request_sock req;
-} __attribute__((preserve_access_index));
 
 // ---- Constants of the kernel ----
 
@@ -169,6 +158,8 @@ struct tcp_request_sock {
 #define AF_INET6 10
 
 #define TCP_SYN_RECV 3
+#define TCP_TIME_WAIT 6
+#define TCP_NEW_SYN_RECV 12
 #define TCP_LISTEN 10
 
 // include/net/inet_connection_sock.h
@@ -314,32 +305,44 @@ static void full(struct tcp_rec *r, const struct tcp_sock *tp)
 	r->inode = sock_i_ino(sk);
 }
 
-static void timewait(struct tcp_rec *r, const struct tcp_timewait_sock *ttw)
+// timewait fills r for a TIME_WAIT socket. Like request below, it knows
+// the socket by its state and reads what lies beyond its sock_common with
+// bpf_probe_read_kernel: bpf_skc_to_tcp_timewait_sock, which would give a
+// pointer to read directly, checks sk_prot too (tcp_prot or tcpv6_prot),
+// and was seen on Linux 6.18 to return NULL for a TIME_WAIT socket that
+// /proc prints.
+static void timewait(struct tcp_rec *r, const struct sock_common *skc)
 {
-	const struct inet_timewait_sock *tw = &ttw->tw_sk;
+	const struct inet_timewait_sock *tw = (const void *)skc;
 
 	r->kind = REC_TW;
-	addrs(r, &tw->__tw_common);
-	r->lport = bpf_ntohs(tw->tw_sport);
-	r->rport = bpf_ntohs(tw->__tw_common.skc_dport);
+	addrs(r, skc);
+	r->lport = bpf_ntohs(BPF_CORE_READ(tw, tw_sport));
+	r->rport = bpf_ntohs(skc->skc_dport);
 	// TIME_WAIT or FIN_WAIT2.
-	r->state = tw->tw_substate;
+	r->state = BPF_CORE_READ(tw, tw_substate);
 	r->timer = 3;
-	r->expires = jiffies_delta_to_clock_t((long)(tw->tw_timer.expires - bpf_jiffies64()));
+	unsigned long expires = BPF_CORE_READ(tw, tw_timer.expires);
+	r->expires = jiffies_delta_to_clock_t((long)(expires - bpf_jiffies64()));
 }
 
-static void request(struct tcp_rec *r, const struct tcp_request_sock *treq)
+// request fills r for a request socket, known by its state: on Linux 6.18
+// bpf_skc_to_tcp_request_sock returns NULL for the request sockets of an
+// IPv4 listener (it checks sk_prot, which a request socket need not have
+// set).
+static void request(struct tcp_rec *r, const struct sock_common *skc)
 {
-	const struct request_sock *req = &treq->req.req;
+	const struct request_sock *req = (const void *)skc;
 
 	r->kind = REC_REQ;
-	addrs(r, &req->__req_common);
-	r->lport = req->__req_common.skc_num;
-	r->rport = bpf_ntohs(req->__req_common.skc_dport);
+	addrs(r, skc);
+	r->lport = skc->skc_num;
+	r->rport = bpf_ntohs(skc->skc_dport);
 	r->state = TCP_SYN_RECV;
 	r->timer = 1;
-	r->expires = jiffies_delta_to_clock_t((long)(req->rsk_timer.expires - bpf_jiffies64()));
-	r->retransmits = BPF_CORE_READ_BITFIELD(req, num_timeout);
+	unsigned long expires = BPF_CORE_READ(req, rsk_timer.expires);
+	r->expires = jiffies_delta_to_clock_t((long)(expires - bpf_jiffies64()));
+	r->retransmits = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
 }
 
 SEC("iter/tcp")
@@ -356,15 +359,16 @@ int tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 
+	// What get_tcp4_sock prints, tcp4_seq_show tells by the state; so do
+	// we, but for a full socket the helper's pointer is one the verifier
+	// lets us read directly.
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
-	struct tcp_timewait_sock *tw;
-	struct tcp_request_sock *req;
 	if (tp) {
 		full(&r, tp);
-	} else if ((tw = bpf_skc_to_tcp_timewait_sock(skc))) {
-		timewait(&r, tw);
-	} else if ((req = bpf_skc_to_tcp_request_sock(skc))) {
-		request(&r, req);
+	} else if (skc->skc_state == TCP_TIME_WAIT) {
+		timewait(&r, skc);
+	} else if (skc->skc_state == TCP_NEW_SYN_RECV) {
+		request(&r, skc);
 	} else {
 		return 0;
 	}
