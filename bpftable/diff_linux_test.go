@@ -278,10 +278,10 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 	// while the table changes: missed counts them, as long as none is of
 	// ours, fewer than the sockets that came or went between the /proc
 	// reads.
-	stable, missed := 0, 0
+	stable, missed, slots := 0, 0, 0
 	for k := range p1.byKey {
 		s1, s2 := p1.byKey[k], p2.byKey[k]
-		e1, e2 := s1.TimerExpires, s2.TimerExpires
+		e1, e2, slot1, slot2 := s1.TimerExpires, s2.TimerExpires, s1.Slot, s2.Slot
 		s1.Slot, s2.Slot, s1.TimerExpires, s2.TimerExpires = 0, 0, 0, 0
 		if s1 != s2 {
 			continue // changed, or not in p2
@@ -294,6 +294,9 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 			continue
 		}
 		require.True(t, ok, "%+v: of ours, in both /proc reads, not in the bpf table", s1)
+		if got.Slot == slot1 && slot1 == slot2 {
+			slots++
+		}
 		e := got.TimerExpires
 		got.Slot, got.TimerExpires = 0, 0
 		require.Equal(t, s1, got)
@@ -319,8 +322,12 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 			changed++
 		}
 	}
-	t.Logf("rows: /proc %v then %v, bpf %v; %d alike in both /proc reads, checked, %d of them missed; %d came or went; seen twice: /proc %d then %d, bpf %d",
-		p1.count, p2.count, b.count, stable, missed, changed, p1.dups, p2.dups, b.dups)
+	t.Logf("rows: /proc %v then %v, bpf %v; %d alike in both /proc reads, checked, %d of them missed, %d at the same slot; %d came or went; seen twice: /proc %d then %d, bpf %d",
+		p1.count, p2.count, b.count, stable, missed, slots, changed, p1.dups, p2.dups, b.dups)
+	if changed == 0 && p1.dups+p2.dups+b.dups == 0 {
+		// A table that did not change: the walk's order is /proc's.
+		require.Equal(t, stable, slots, "rows at the slot /proc gives them")
+	}
 	require.LessOrEqual(t, missed, changed, "sockets missed by the walk, more than the table changed")
 
 	// Counts: the bpf walk's, per family, differs from a /proc read's by
