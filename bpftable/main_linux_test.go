@@ -11,7 +11,10 @@ import (
 )
 
 // The test binary doubles as a load child of bench/loadgen (first argument
-// loadgen.ChildFlag), for BenchmarkRead.
+// loadgen.ChildFlag), for BenchmarkRead, and as the child of
+// TestPrivileges (childEnv=perm).
+const childEnv = "BPFTABLE_TEST_CHILD"
+
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == loadgen.ChildFlag {
 		if err := loadgen.RunChild(os.Args[2:], os.Stdin, os.Stdout); err != nil {
@@ -20,5 +23,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	switch mode := os.Getenv(childEnv); mode {
+	case "":
+		os.Exit(m.Run())
+	case "perm":
+		os.Exit(permChild())
+	default:
+		fmt.Fprintf(os.Stderr, "unknown %s %q\n", childEnv, mode)
+		os.Exit(2)
+	}
 }
