@@ -27,7 +27,7 @@ type Table struct {
 	mu   sync.Mutex
 	objs tcpIterObjects
 	iter *link.Iter // nil once closed
-	idle *Reader    // a closed reader, whose buffer the next Open reuses
+	idle []byte     // the buffer of a closed reader, which the next Open reuses
 }
 
 // New loads and verifies the iterator program: the fixed cost of a read,
@@ -108,10 +108,11 @@ func (t *Table) Close() error {
 }
 
 // Open starts a walk of the TCP table of the network namespace of the
-// calling thread, and returns its reader. The caller must close it.
+// calling thread, and returns its reader. The caller must close it; the
+// next Open then reuses its buffer.
 func (t *Table) Open() (*Reader, error) {
 	t.mu.Lock()
-	it, r := t.iter, t.idle
+	it, buf := t.iter, t.idle
 	t.idle = nil
 	t.mu.Unlock()
 	if it == nil {
@@ -119,14 +120,27 @@ func (t *Table) Open() (*Reader, error) {
 	}
 	rd, err := it.Open()
 	if err != nil {
+		t.release(buf)
 		return nil, fmt.Errorf("bpf table: opening the tcp iterator: %w", err)
 	}
-	if r == nil {
-		r = &Reader{buf: make([]byte, readBufSize)}
+	if buf == nil {
+		buf = make([]byte, readBufSize)
 	}
-	*r = Reader{t: t, rd: rd, buf: r.buf}
-	return r, nil
+	return &Reader{t: t, rd: rd, buf: buf}, nil
 }
+
+// release keeps buf for the next Open.
+func (t *Table) release(buf []byte) {
+	if buf == nil {
+		return
+	}
+	t.mu.Lock()
+	t.idle = buf
+	t.mu.Unlock()
+}
+
+// errClosed is the error of a reader used after Close.
+var errClosed = errors.New("bpf table: reader is closed")
 
 // Reader reads one walk of the table: call Next until it returns false,
 // then Err, then Close.
@@ -146,6 +160,9 @@ type Reader struct {
 // returns false at the end of the walk or on an error, which [Reader.Err]
 // returns.
 func (r *Reader) Next() bool {
+	if r.rd == nil && r.err == nil {
+		r.err = errClosed
+	}
 	for r.err == nil && !r.end {
 		if r.n-r.off >= recLen {
 			rec := r.buf[r.off : r.off+recLen]
@@ -203,20 +220,22 @@ func (r *Reader) fill() {
 // to Next.
 func (r *Reader) Socket() *Socket { return &r.socket }
 
-// Err returns the error that ended the walk, or nil if it ended whole.
+// Err returns the error that ended the walk, nil if it ended whole, or
+// an error saying so if the reader was closed before the end.
 func (r *Reader) Err() error { return r.err }
 
-// Close ends the walk and releases its iterator. The reader must not be
-// used again.
+// Close ends the walk and releases its iterator; a walk may end before
+// Next returns false. Then Next returns false; Close again does nothing.
 func (r *Reader) Close() error {
 	if r.rd == nil {
 		return nil
 	}
 	err := r.rd.Close()
 	r.rd = nil
-	t := r.t
-	t.mu.Lock()
-	t.idle = r
-	t.mu.Unlock()
+	r.t.release(r.buf)
+	r.buf, r.off, r.n = nil, 0, 0
+	if r.err == nil && !r.end {
+		r.err = errClosed
+	}
 	return err
 }

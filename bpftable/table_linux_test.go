@@ -60,3 +60,30 @@ func TestClosed(t *testing.T) {
 	require.EqualError(t, err, "bpf table: table is closed")
 	require.NoError(t, tb.Close())
 }
+
+// TestReaderClose: a walk closed before its end stops there and says so;
+// Close again does nothing; the next Open reuses the buffer.
+func TestReaderClose(t *testing.T) {
+	tb := newTable(t)
+	hold(t, 2)
+	r, err := tb.Open()
+	require.NoError(t, err)
+	buf := &r.buf[0]
+	require.True(t, r.Next())
+	require.NoError(t, r.Close())
+	require.False(t, r.Next())
+	require.EqualError(t, r.Err(), "bpf table: reader is closed")
+	require.NoError(t, r.Close())
+
+	r2, err := tb.Open()
+	require.NoError(t, err)
+	require.Same(t, buf, &r2.buf[0], "the buffer of the closed reader")
+	n := 0
+	for r2.Next() {
+		n++
+	}
+	require.NoError(t, r2.Err())
+	require.GreaterOrEqual(t, n, 5)
+	require.NoError(t, r2.Close())
+	require.NoError(t, r2.Err(), "closed after its end")
+}
