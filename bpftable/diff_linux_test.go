@@ -178,6 +178,7 @@ func TestDifferential(t *testing.T) {
 	ld := listenWith(t, "tcp", ":0", nil)
 	lr := listenWith(t, "tcp4", "127.0.0.1:0", func(fd int) { _ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 30) })
 	lu := listenAsUID(t, uid)
+	lq := listenWith(t, "tcp4", "127.0.0.1:0", nil)
 	at := func(l *net.TCPListener, a netip.Addr) netip.AddrPort { return netip.AddrPortFrom(a, portOf(l.Addr())) }
 
 	// Established, both ends, each family, and IPv4 into the dual-stack
@@ -206,6 +207,11 @@ func TestDifferential(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		require.NoError(t, s.Close())
 	}
+	// A connection in its listener's accept queue: a full socket with no
+	// file (inode 0), and a backlog of one at the listener (rx_queue).
+	q, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(at(lq, lo4)))
+	require.NoError(t, err)
+	t.Cleanup(func() { q.Close() })
 	// Request sockets (SYN_RECV) at the deferring listeners.
 	for _, l := range []*net.TCPListener{lr, lu} {
 		c, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(at(l, lo4)))
@@ -215,7 +221,7 @@ func TestDifferential(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 
 	ours := map[uint16]bool{}
-	for _, l := range []*net.TCPListener{l4, l6, ld, lr, lu} {
+	for _, l := range []*net.TCPListener{l4, l6, ld, lr, lu, lq} {
 		ours[portOf(l.Addr())] = true
 	}
 	want := []kind{
@@ -232,6 +238,8 @@ func TestDifferential(t *testing.T) {
 		{state: parser.Listen, uid: uid},
 		{state: parser.SynRecv, uid: uid},
 		{timer: 1}, {timer: 2}, {timer: 3}, {timer: 4},
+		{state: parser.Listen, what: "backlog"},
+		{state: parser.Established, what: "accept queue"},
 	}
 	// A socket of ours whose row moves between the /proc reads is not
 	// checked in that round: the request socket retransmits its SYN-ACK
@@ -262,6 +270,7 @@ type kind struct {
 	mapped bool   // IPv4-mapped addresses
 	uid    uint32 // with the other uid
 	timer  uint8
+	what   string // "backlog": a listener's; "accept queue": a socket in it
 }
 
 // differential is one round of TestDifferential: it counts in covered the
@@ -308,6 +317,12 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 			covered[kind{timer: s1.Timer}]++
 			if s1.UID == uid {
 				covered[kind{state: s1.State, uid: uid}]++
+			}
+			switch {
+			case s1.State == parser.Listen && s1.RxQueue > 0:
+				covered[kind{state: s1.State, what: "backlog"}]++
+			case s1.State == parser.Established && s1.Inode == 0:
+				covered[kind{state: s1.State, what: "accept queue"}]++
 			}
 		}
 	}
