@@ -121,7 +121,7 @@ PROFILE ?=
 BASE    ?=
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/...
+	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./bpftable ./plugins/...
 	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)) $(if $(BASE),-base $(BASE)); fi
 
 lint:
