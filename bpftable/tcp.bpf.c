@@ -307,10 +307,12 @@ static void full(struct tcp_rec *r, const struct tcp_sock *tp)
 
 // timewait fills r for a TIME_WAIT socket. Like request below, it knows
 // the socket by its state and reads what lies beyond its sock_common with
-// bpf_probe_read_kernel: bpf_skc_to_tcp_timewait_sock, which would give a
-// pointer to read directly, checks sk_prot too (tcp_prot or tcpv6_prot),
-// and was seen on Linux 6.18 to return NULL for a TIME_WAIT socket that
-// /proc prints.
+// bpf_probe_read_kernel. bpf_skc_to_tcp_timewait_sock and
+// bpf_skc_to_tcp_request_sock, which would give a pointer to read
+// directly, also require sk_prot to be tcp_prot or tcpv6_prot: they return
+// NULL for the TIME_WAIT and request sockets of an MPTCP listener's TCP
+// subflows, whose sk_prot is MPTCP's tcp_prot_override (Go listens with
+// MPTCP by default since Go 1.24). /proc prints those as any other.
 static void timewait(struct tcp_rec *r, const struct sock_common *skc)
 {
 	const struct inet_timewait_sock *tw = (const void *)skc;
@@ -326,10 +328,8 @@ static void timewait(struct tcp_rec *r, const struct sock_common *skc)
 	r->expires = jiffies_delta_to_clock_t((long)(expires - bpf_jiffies64()));
 }
 
-// request fills r for a request socket, known by its state: on Linux 6.18
-// bpf_skc_to_tcp_request_sock returns NULL for the request sockets of an
-// IPv4 listener (it checks sk_prot, which a request socket need not have
-// set).
+// request fills r for a request socket, known by its state (see
+// timewait).
 static void request(struct tcp_rec *r, const struct sock_common *skc)
 {
 	const struct request_sock *req = (const void *)skc;
