@@ -70,6 +70,9 @@ func TestNetNS(t *testing.T) {
 	}()
 	res := <-ch
 	require.NoError(t, res.err)
+	require.Len(t, res.rows, 1)
+	require.NotZero(t, res.rows[0].Cookie)
+	res.rows[0].Cookie = 0
 	require.Equal(t, []Socket{{Family: AFInet, Socket: parser.Socket{
 		Local:  netip.AddrPortFrom(netip.IPv4Unspecified(), res.port),
 		Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0),

@@ -82,7 +82,7 @@ func TestReaderStream(t *testing.T) {
 	_, err = readAll([][]byte{stream}, io.EOF)
 	require.EqualError(t, err, "bpf table: the tcp iterator ended without its end record (0 bytes left)")
 	_, err = readAll([][]byte{whole[:len(whole)-1]}, io.EOF)
-	require.EqualError(t, err, "bpf table: the tcp iterator ended without its end record (79 bytes left)")
+	require.EqualError(t, err, "bpf table: the tcp iterator ended without its end record (87 bytes left)")
 	_, err = readAll([][]byte{append(bytes.Clone(whole), 1, 2, 3)}, io.EOF)
 	require.EqualError(t, err, "bpf table: 3 bytes after the end record")
 	_, err = readAll([][]byte{stream[:recLen]}, unix.EIO)

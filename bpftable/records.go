@@ -11,7 +11,7 @@ import (
 // The record tcp.bpf.c writes, in the CPU's byte order. Keep in step with
 // the C struct tcp_rec.
 const (
-	recLen = 80
+	recLen = 88
 
 	recEnd  = 0
 	recFull = 1
@@ -51,5 +51,6 @@ func decode(r []byte, s *Socket) (end bool, err error) {
 	s.Timeout = ne.Uint32(r[56:])
 	s.TimerExpires = ne.Uint64(r[64:])
 	s.Inode = ne.Uint64(r[72:])
+	s.Cookie = ne.Uint64(r[80:])
 	return false, nil
 }

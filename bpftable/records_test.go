@@ -35,6 +35,7 @@ func record(kind byte, s Socket) []byte {
 	ne.PutUint32(r[56:], s.Timeout)
 	ne.PutUint64(r[64:], s.TimerExpires)
 	ne.PutUint64(r[72:], s.Inode)
+	ne.PutUint64(r[80:], s.Cookie)
 	return r
 }
 
@@ -45,7 +46,7 @@ func TestDecode(t *testing.T) {
 			Remote: netip.MustParseAddrPort("10.1.2.3:54321"),
 			State:  parser.Established, TxQueue: 7, RxQueue: 9, Timer: 2,
 			TimerExpires: 1 << 40, Retransmits: 3, UID: 1000, Timeout: 4, Inode: 1<<33 + 5,
-		}},
+		}, Cookie: 1<<60 + 7},
 		{Family: AFInet6, Socket: parser.Socket{
 			Local:  netip.MustParseAddrPort("[::ffff:127.0.0.1]:443"),
 			Remote: netip.MustParseAddrPort("[2001:db8::1]:65535"),

@@ -32,6 +32,14 @@ type Socket struct {
 	// Family is the socket's address family, 2 (AF_INET) or 10
 	// (AF_INET6). An AF_INET6 socket may have IPv4-mapped addresses.
 	Family uint8
+	// Cookie is the socket cookie, as sockdiag.Socket.Cookie and
+	// SO_COOKIE give it: the walk gives every socket one if it had none
+	// yet, as a sock_diag dump does. It is 0 on an older kernel whose
+	// iterator programs cannot ask for it (bpf_get_socket_cookie). Of a
+	// Go listener (MPTCP by default since Go 1.24) it is the cookie of
+	// its TCP subflow, which sock_diag gives, not the SO_COOKIE of its
+	// descriptor, the MPTCP socket's.
+	Cookie uint64
 }
 
 // The address families of [Socket.Family].

@@ -47,8 +47,19 @@ func New() (*Table, error) {
 		return nil, err
 	}
 	t := &Table{}
-	if err := spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
-		return nil, loadError(err)
+	load := func(cookie bool) error {
+		if err := spec.Variables[tcpIterVarWantCookie].Set(boolByte(cookie)); err != nil {
+			return fmt.Errorf("setting want_cookie: %w", err)
+		}
+		return spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{Cache: cache})
+	}
+	if err := load(true); err != nil {
+		// An older kernel's verifier refuses bpf_get_socket_cookie in
+		// an iterator program: do without the cookie.
+		var ve *ebpf.VerifierError
+		if !errors.As(err, &ve) || load(false) != nil {
+			return nil, loadError(err)
+		}
 	}
 	t.iter, err = link.AttachIter(link.IterOptions{Program: t.objs.Tcp})
 	if err != nil {
@@ -93,6 +104,13 @@ func loadError(err error) error {
 		return fmt.Errorf("bpf table: the tcp iterator needs the kernel's CONFIG_HZ, from /proc/config.gz or /boot/config-<release>: %w", err)
 	}
 	return fmt.Errorf("bpf table: loading the tcp iterator: %w", err)
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Close releases the program. Readers already open read on to their end.

@@ -4,10 +4,14 @@ package bpftable
 
 import (
 	"errors"
+	"net"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // newTable loads the program, or skips where it cannot run at all: no BTF,
@@ -86,4 +90,42 @@ func TestReaderClose(t *testing.T) {
 	require.GreaterOrEqual(t, n, 5)
 	require.NoError(t, r2.Close())
 	require.NoError(t, r2.Err(), "closed after its end")
+}
+
+// TestCookie: the walk gives each socket the cookie SO_COOKIE gives it.
+// Not of a Go listener by default: since Go 1.24 it is an MPTCP socket,
+// whose SO_COOKIE is the MPTCP socket's, and whose TCP listener, its
+// subflow, has a cookie of its own, the one sock_diag and the walk give.
+func TestCookie(t *testing.T) {
+	tb := newTable(t)
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	l, err := lc.Listen(t.Context(), "tcp6", "[::1]:0")
+	require.NoError(t, err)
+	defer l.Close()
+	c, err := net.Dial("tcp6", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := l.Accept()
+	require.NoError(t, err)
+	defer s.Close()
+
+	want := map[uint64]uint64{} // inode -> SO_COOKIE
+	for _, conn := range []any{l, c, s} {
+		fd, err := testchild.FDOf(conn)
+		require.NoError(t, err)
+		sock, err := testchild.SockOf(fd)
+		require.NoError(t, err)
+		cookie, err := unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
+		require.NoError(t, err)
+		require.NotZero(t, cookie)
+		want[sock.Inode] = cookie
+	}
+	got := map[uint64]uint64{}
+	readTable(t, tb, func(s *Socket) {
+		if _, ok := want[s.Inode]; ok {
+			got[s.Inode] = s.Cookie
+		}
+	})
+	require.Equal(t, want, got)
 }

@@ -202,7 +202,14 @@ struct tcp_rec {
 	__u32 _pad;
 	__u64 expires; // clock ticks (USER_HZ)
 	__u64 inode;
+	__u64 cookie; // 0 without want_cookie
 };
+
+// Set by the loader: whether to ask for the socket cookie. Tracing
+// programs, iterators among them, got bpf_get_socket_cookie after iter/tcp
+// came (bpf_get_socket_ptr_cookie_proto); on a kernel without it the
+// loader sets 0, and the verifier then skips the call as dead code.
+volatile const __u8 want_cookie = 0;
 
 // ---- The program ----
 
@@ -373,6 +380,10 @@ int tcp(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 	r.uid = ctx->uid;
+	if (want_cookie)
+		// Gives the socket a cookie if it had none yet, as a
+		// sock_diag dump or SO_COOKIE does: the same number.
+		r.cookie = bpf_get_socket_cookie(skc);
 	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

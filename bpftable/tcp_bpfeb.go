@@ -16,7 +16,8 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpIterProgTcp = "tcp"
+	tcpIterProgTcp       = "tcp"
+	tcpIterVarWantCookie = "want_cookie"
 )
 
 // loadTcpIter returns the embedded CollectionSpec for tcpIter.
@@ -74,6 +75,7 @@ type tcpIterMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpIterVariableSpecs struct {
+	WantCookie *ebpf.VariableSpec `ebpf:"want_cookie"`
 }
 
 // tcpIterObjects contains all objects after they have been loaded into the kernel.
@@ -106,6 +108,7 @@ func (m *tcpIterMaps) Close() error {
 //
 // It can be passed to loadTcpIterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpIterVariables struct {
+	WantCookie *ebpf.Variable `ebpf:"want_cookie"`
 }
 
 // tcpIterPrograms contains all programs after they have been loaded into the kernel.
