@@ -57,7 +57,8 @@ func measure(b *testing.B, read func() int) run {
 // bench/loadgen children hold BPFTABLE_BENCH_CONNS (default 10000)
 // loopback connections, about twice as many sockets: by the bpf table, by
 // /proc/net/tcp and tcp6 through parser, and by two sock_diag dumps
-// (AF_INET, AF_INET6) through sockdiag, in the same run. The last
+// (AF_INET, AF_INET6) through sockdiag, in the same run; and by the bpf
+// table loaded without the socket cookie (bpf-nocookie). The last
 // sub-benchmark reports the others' wall time per row relative to the bpf
 // table's (procfs/bpf, netlink/bpf): compare within one run, as the host's
 // table changes between runs.
@@ -68,7 +69,7 @@ func BenchmarkRead(b *testing.B) {
 		conns, err = strconv.Atoi(s)
 		require.NoError(b, err)
 	}
-	tb := newTable(b)
+	tb := loadTable(b)
 	exe, err := os.Executable()
 	require.NoError(b, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -78,6 +79,9 @@ func BenchmarkRead(b *testing.B) {
 	b.Cleanup(load.Close)
 
 	bpf := func() int { return readTable(b, tb, nil) }
+	// The same without the socket cookie: what the cookie costs.
+	plain := loadTableWith(b, func() (*Table, error) { return newTable(false) })
+	bpfPlain := func() int { return readTable(b, plain, nil) }
 	pr := parser.NewReader(nil)
 	procfs := func() int {
 		n := 0
@@ -129,7 +133,7 @@ func BenchmarkRead(b *testing.B) {
 	for _, bm := range []struct {
 		name string
 		read func() int
-	}{{"bpf", bpf}, {"procfs", procfs}, {"netlink", netlink}} {
+	}{{"bpf", bpf}, {"bpf-nocookie", bpfPlain}, {"procfs", procfs}, {"netlink", netlink}} {
 		b.Run(bm.name, func(b *testing.B) {
 			r := measure(b, bm.read)
 			runs[bm.name] = r
@@ -143,6 +147,9 @@ func BenchmarkRead(b *testing.B) {
 			if p, ok := runs["procfs"]; ok {
 				b.ReportMetric(p.nsPerRow()/base.nsPerRow(), "procfs/bpf")
 				b.ReportMetric(p.cpuPerRow()/base.cpuPerRow(), "procfs/bpf-cpu")
+			}
+			if p, ok := runs["bpf-nocookie"]; ok {
+				b.ReportMetric(base.nsPerRow()/p.nsPerRow(), "bpf/bpf-nocookie")
 			}
 			b.ReportMetric(r.nsPerRow()/base.nsPerRow(), "netlink/bpf")
 			b.ReportMetric(r.cpuPerRow()/base.cpuPerRow(), "netlink/bpf-cpu")

@@ -165,7 +165,7 @@ func listenAsUID(t *testing.T, uid int) *net.TCPListener {
 // is the larger, and only the order is left unchecked). Slot is the
 // position in a listing that other processes change: not compared.
 func TestDifferential(t *testing.T) {
-	tb := newTable(t)
+	tb := loadTable(t)
 	const uid = 4321
 	lo4 := netip.MustParseAddr("127.0.0.1")
 	lo6 := netip.MustParseAddr("::1")

@@ -20,7 +20,7 @@ func TestNetNS(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
 	}
-	tb := newTable(t)
+	tb := loadTable(t)
 	type result struct {
 		rows  []Socket
 		inode uint64

@@ -92,7 +92,7 @@ func TestPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("drops from root to uid 65534: run as root")
 	}
-	newTable(t) // skips where the table cannot run at all
+	loadTable(t) // skips where the table cannot run at all
 
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -37,7 +37,10 @@ type Table struct {
 // (Linux 5.9+), both errors.ErrUnsupported; the kernel's build
 // configuration; or the privilege to load the program, CAP_BPF and
 // CAP_PERFMON (os.ErrPermission).
-func New() (*Table, error) {
+func New() (*Table, error) { return newTable(true) }
+
+// newTable is New, with the cookie if cookie and the kernel allows it.
+func newTable(cookie bool) (*Table, error) {
 	cache := btf.NewCache()
 	if err := checkKernel(cache); err != nil {
 		return nil, err
@@ -53,7 +56,7 @@ func New() (*Table, error) {
 		}
 		return spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{Cache: cache})
 	}
-	if err := load(true); err != nil {
+	if err := load(cookie); err != nil {
 		// An older kernel's verifier refuses bpf_get_socket_cookie in
 		// an iterator program: do without the cookie.
 		var ve *ebpf.VerifierError

@@ -14,11 +14,16 @@ import (
 	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
-// newTable loads the program, or skips where it cannot run at all: no BTF,
-// an old kernel, or no privilege when not root.
-func newTable(tb testing.TB) *Table {
+// loadTable loads the program, or skips where it cannot run at all: no
+// BTF, an old kernel, or no privilege when not root.
+func loadTable(tb testing.TB) *Table {
 	tb.Helper()
-	t, err := New()
+	return loadTableWith(tb, New)
+}
+
+func loadTableWith(tb testing.TB, load func() (*Table, error)) *Table {
+	tb.Helper()
+	t, err := load()
 	if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
 		tb.Skipf("bpf table cannot run here: %v", err)
 	}
@@ -47,7 +52,7 @@ func readTable(tb testing.TB, t *Table, fn func(*Socket)) int {
 // TestReadAllocs: a walk allocates a few objects to open its iterator,
 // none per row, and reuses the buffer of the walk before.
 func TestReadAllocs(t *testing.T) {
-	tb := newTable(t)
+	tb := loadTable(t)
 	hold(t, 500)
 	rows := 0
 	allocs := testing.AllocsPerRun(3, func() { rows = readTable(t, tb, nil) })
@@ -58,7 +63,7 @@ func TestReadAllocs(t *testing.T) {
 
 // TestClosed: Open after Close fails, Close again is a no-op.
 func TestClosed(t *testing.T) {
-	tb := newTable(t)
+	tb := loadTable(t)
 	require.NoError(t, tb.Close())
 	_, err := tb.Open()
 	require.EqualError(t, err, "bpf table: table is closed")
@@ -68,7 +73,7 @@ func TestClosed(t *testing.T) {
 // TestReaderClose: a walk closed before its end stops there and says so;
 // Close again does nothing; the next Open reuses the buffer.
 func TestReaderClose(t *testing.T) {
-	tb := newTable(t)
+	tb := loadTable(t)
 	hold(t, 2)
 	r, err := tb.Open()
 	require.NoError(t, err)
@@ -97,7 +102,7 @@ func TestReaderClose(t *testing.T) {
 // whose SO_COOKIE is the MPTCP socket's, and whose TCP listener, its
 // subflow, has a cookie of its own, the one sock_diag and the walk give.
 func TestCookie(t *testing.T) {
-	tb := newTable(t)
+	tb := loadTable(t)
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(false)
 	l, err := lc.Listen(t.Context(), "tcp6", "[::1]:0")
