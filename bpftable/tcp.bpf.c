@@ -101,8 +101,8 @@ struct socket_alloc {
 	struct inode vfs_inode;
 } __attribute__((preserve_access_index));
 
-// Linux 6.16+ (net: Cache sk->sk_ino) keeps the inode number in the sock;
-// sock_i_ino reads it there. Before, it is the inode of the socket file.
+// Recent kernels (6.18 here) keep the inode number in the sock, sk_ino,
+// where sock_i_ino reads it; older ones read the socket file's inode.
 struct sock {
 	struct sock_common __sk_common;
 	struct socket *sk_socket;
@@ -124,8 +124,8 @@ struct inet_connection_sock {
 	__u8 icsk_probes_out;
 } __attribute__((preserve_access_index));
 
-// Before Linux 6.15 (tcp: remove icsk->icsk_timeout) /proc printed
-// icsk_timeout, which the retransmit timer's expiry replaced.
+// Older kernels have icsk_timeout, which their /proc prints; recent ones
+// (6.18 here) print the retransmit timer's expiry, which replaced it.
 struct inet_connection_sock___old {
 	unsigned long icsk_timeout;
 } __attribute__((preserve_access_index));
