@@ -3,7 +3,6 @@
 package bpftable
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -247,34 +246,20 @@ func TestDifferential(t *testing.T) {
 	// after 1, 3, 7... seconds (num_timeout, printed as retrnsmt), the
 	// zero window probes count up (timeout) with a backoff. Rounds go on,
 	// a few at most, until each kind was checked once.
-	//
-	// A row can also change for a moment between the /proc reads and
-	// change back: the walk then shows it otherwise, rightly. (Seen once
-	// in some forty runs, on a dual-stack connection.) So a round's
-	// mismatches fail the test only if a socket differs again in the
-	// next round, or if the last round still has some.
 	covered := map[kind]int{}
-	var prev map[rowKey]string
 	for round := 1; ; round++ {
-		bad := differential(t, tb, ours, uid, covered)
-		for k, msg := range bad {
-			if _, again := prev[k]; again {
-				require.Fail(t, "differs in two rounds", "%s\nthen %s", prev[k], msg)
-			}
-			t.Logf("round %d: %s", round, msg)
-		}
-		prev = bad
+		differential(t, tb, ours, uid, covered)
 		missing := []kind{}
 		for _, k := range want {
 			if covered[k] == 0 {
 				missing = append(missing, k)
 			}
 		}
-		if len(missing) == 0 && len(bad) == 0 {
+		if len(missing) == 0 {
 			t.Logf("every kind checked in %d rounds: %v", round, covered)
 			break
 		}
-		require.Less(t, round, 5, "no socket of ours checked of kinds %+v, or rows that differ: %v", missing, bad)
+		require.Less(t, round, 5, "no socket of ours checked of kinds %+v", missing)
 	}
 }
 
@@ -290,8 +275,7 @@ type kind struct {
 
 // differential is one round of TestDifferential: it counts in covered the
 // kinds of the sockets of ours (on a port in ours) that it checked.
-func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, covered map[kind]int) (bad map[rowKey]string) {
-	bad = map[rowKey]string{}
+func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, covered map[kind]int) {
 	p1 := procRows(t)
 	b := bpfRows(t, tb)
 	p2 := procRows(t)
@@ -326,13 +310,9 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 		require.NotZero(t, got.Cookie, "%+v: cookie", got)
 		e := got.TimerExpires
 		got.Slot, got.TimerExpires, got.Cookie = 0, 0, 0
-		if got != s1 {
-			bad[k] = fmt.Sprintf("the walk has %+v, /proc twice %+v", got, s1)
-			continue
-		}
-		if e2 <= e1 && (e < e2 || e > e1) {
-			bad[k] = fmt.Sprintf("%+v: timer expires in %d ticks, not between %d and %d", got, e, e1, e2)
-			continue
+		require.Equal(t, s1, got)
+		if e2 <= e1 {
+			require.True(t, e2 <= e && e <= e1, "%+v: timer expires in %d ticks, not between %d and %d", got, e, e1, e2)
 		}
 		if mine {
 			covered[kind{family: s1.Family, state: s1.State, mapped: s1.Local.Addr().Is4In6()}]++
@@ -373,5 +353,4 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 		lo, hi := min(p1.count[i], p2.count[i])-changed, max(p1.count[i], p2.count[i])+changed
 		require.True(t, lo <= b.count[i] && b.count[i] <= hi, "family %d: %d rows, /proc %d and %d, %d changed", i, b.count[i], p1.count[i], p2.count[i], changed)
 	}
-	return bad
 }
