@@ -108,7 +108,17 @@ func connect(t *testing.T, l *net.TCPListener, network string, addr netip.AddrPo
 	s, err := l.AcceptTCP()
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close(); s.Close() })
+	holdStill(t, c)
+	holdStill(t, s)
 	return c, s
+}
+
+// holdStill moves the keepalive of a connection of Go's (15 s, both ends)
+// an hour away: its timer stays pending (timer 2) but does not fire while
+// the test runs, which on a loaded host may take longer than 15 s. A
+// keepalive probe changes the row (timer, probes) between two reads.
+func holdStill(t *testing.T, c *net.TCPConn) {
+	require.NoError(t, c.SetKeepAlivePeriod(time.Hour))
 }
 
 func portOf(a net.Addr) uint16 { return uint16(a.(*net.TCPAddr).Port) }
@@ -212,11 +222,13 @@ func TestDifferential(t *testing.T) {
 	q, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(at(lq, lo4)))
 	require.NoError(t, err)
 	t.Cleanup(func() { q.Close() })
+	holdStill(t, q)
 	// Request sockets (SYN_RECV) at the deferring listeners.
 	for _, l := range []*net.TCPListener{lr, lu} {
 		c, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(at(l, lo4)))
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
+		holdStill(t, c)
 	}
 	time.Sleep(100 * time.Millisecond)
 
