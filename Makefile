@@ -104,7 +104,7 @@ fuzz-seeds:
 	$(MAKE) fuzz FUZZTIME=10s FUZZMINIMIZETIME=2s
 
 fuzz:
-	@set -e; for pkg in ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/inputs/tcpconn; do \
+	@set -e; for pkg in ./parser ./resolver ./sockdiag ./bpfwalk ./bpftable ./plugins/inputs/tcpconn; do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$target $(FUZZTIME)"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 2 $$pkg; \
