@@ -104,7 +104,7 @@ fuzz-seeds:
 	$(MAKE) fuzz FUZZTIME=10s FUZZMINIMIZETIME=2s
 
 fuzz:
-	@set -e; for pkg in ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/inputs/tcpconn; do \
+	@set -e; for pkg in ./parser ./resolver ./sockdiag ./bpfwalk ./bpftable ./plugins/inputs/tcpconn; do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$target $(FUZZTIME)"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 2 $$pkg; \
@@ -121,7 +121,7 @@ PROFILE ?=
 BASE    ?=
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./plugins/...
+	$(GO) test -run '^$$' -bench . -benchmem ./parser ./resolver ./sockdiag ./bpfwalk ./bpftable ./plugins/...
 	@if [ -n "$(SIZES)" ]; then $(GO) run ./bench/scale -sizes $(SIZES) $(if $(PROFILE),-profile $(PROFILE)) $(if $(BASE),-base $(BASE)); fi
 
 lint:
@@ -134,11 +134,12 @@ fmt:
 tidy:
 	$(GO) mod tidy
 
-# The BPF object of bpfwalk and its Go binding, committed: needs clang,
-# llvm-strip and the libbpf headers (Debian: clang llvm libbpf-dev).
-# .ci/check-generated checks that the committed files are what this makes.
+# The BPF objects of bpfwalk and bpftable and their Go bindings, committed:
+# needs clang, llvm-strip and the libbpf headers (Debian: clang llvm
+# libbpf-dev). .ci/check-generated checks that the committed files are what
+# this makes.
 generate:
-	$(GO) generate ./bpfwalk
+	$(GO) generate ./bpfwalk ./bpftable
 
 # The Grafana dashboard examples/grafana/tcpconn.json, from its generator
 # (Go only); its test fails when the committed file differs.

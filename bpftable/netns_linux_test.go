@@ -1,0 +1,86 @@
+//go:build linux
+
+package bpftable
+
+import (
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/parser"
+)
+
+// TestNetNS: a walk lists the sockets of the network namespace of the
+// thread that opens it, whatever namespace the table was loaded in.
+func TestNetNS(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
+	}
+	tb := loadTable(t)
+	type result struct {
+		rows  []Socket
+		inode uint64
+		port  uint16
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine, in its
+		// own network namespace.
+		runtime.LockOSThread()
+		var res result
+		defer func() { ch <- res }()
+		if res.err = unix.Unshare(unix.CLONE_NEWNET); res.err != nil {
+			return
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if res.err = err; err != nil {
+			return
+		}
+		defer unix.Close(fd)
+		if res.err = unix.Bind(fd, &unix.SockaddrInet4{}); res.err != nil {
+			return
+		}
+		if res.err = unix.Listen(fd, 1); res.err != nil {
+			return
+		}
+		sa, err := unix.Getsockname(fd)
+		if res.err = err; err != nil {
+			return
+		}
+		res.port = uint16(sa.(*unix.SockaddrInet4).Port)
+		var st unix.Stat_t
+		if res.err = unix.Fstat(fd, &st); res.err != nil {
+			return
+		}
+		res.inode = st.Ino
+		r, err := tb.Open()
+		if res.err = err; err != nil {
+			return
+		}
+		defer r.Close()
+		for r.Next() {
+			res.rows = append(res.rows, *r.Socket())
+		}
+		res.err = r.Err()
+	}()
+	res := <-ch
+	require.NoError(t, res.err)
+	require.Len(t, res.rows, 1)
+	require.NotZero(t, res.rows[0].Cookie)
+	res.rows[0].Cookie = 0
+	require.Equal(t, []Socket{{Family: AFInet, Socket: parser.Socket{
+		Local:  netip.AddrPortFrom(netip.IPv4Unspecified(), res.port),
+		Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0),
+		State:  parser.Listen,
+		Inode:  res.inode,
+	}}}, res.rows, "the new namespace's one socket")
+
+	readTable(t, tb, func(s *Socket) {
+		require.NotEqual(t, res.inode, s.Inode, "the other namespace's listener, in ours")
+	})
+}

@@ -1,0 +1,262 @@
+//go:build linux
+
+package bpftable
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// readBufSize is what one read(2) of the iterator asks for. The kernel fills
+// its own buffer, 8 pages, and returns at most that, whole records only; a
+// larger buffer costs nothing more.
+const readBufSize = 64 << 10
+
+// Table holds the loaded iterator program. Open may be called again and
+// again, and concurrently: each walk has its own iterator.
+type Table struct {
+	mu   sync.Mutex
+	objs tcpIterObjects
+	iter *link.Iter // nil once closed
+	idle []byte     // the buffer of a closed reader, which the next Open reuses
+}
+
+// New loads and verifies the iterator program: the fixed cost of a read,
+// which each [Table.Open] then does without.
+//
+// The error says what is missing: the kernel's BTF or its tcp iterator
+// (Linux 5.9+), both errors.ErrUnsupported; the kernel's build
+// configuration; or the privilege to load the program, CAP_BPF and
+// CAP_PERFMON (os.ErrPermission).
+func New() (*Table, error) { return newTable(true) }
+
+// newTable is New, with the cookie if cookie and the kernel allows it.
+func newTable(cookie bool) (*Table, error) {
+	cache := btf.NewCache()
+	if err := checkKernel(cache); err != nil {
+		return nil, err
+	}
+	spec, err := loadTcpIter()
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{}
+	load := func(cookie bool) error {
+		if err := spec.Variables[tcpIterVarWantCookie].Set(boolByte(cookie)); err != nil {
+			return fmt.Errorf("setting want_cookie: %w", err)
+		}
+		return spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{Cache: cache})
+	}
+	if err := load(cookie); err != nil {
+		// An older kernel's verifier refuses bpf_get_socket_cookie in
+		// an iterator program: do without the cookie.
+		var ve *ebpf.VerifierError
+		if !errors.As(err, &ve) || load(false) != nil {
+			return nil, loadError(err)
+		}
+	}
+	t.iter, err = link.AttachIter(link.IterOptions{Program: t.objs.Tcp})
+	if err != nil {
+		t.objs.Close()
+		return nil, loadError(fmt.Errorf("attaching the tcp iterator: %w", err))
+	}
+	return t, nil
+}
+
+// checkKernel checks for the kernel's BTF and the tcp iterator in it, so
+// that their absence has a message of its own.
+func checkKernel(cache *btf.Cache) error {
+	const path = "/sys/kernel/btf/vmlinux"
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("bpf table: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", err, errors.ErrUnsupported)
+	}
+	spec, err := cache.Kernel()
+	if err != nil {
+		return fmt.Errorf("bpf table: reading the kernel BTF %s: %w", path, err)
+	}
+	var fn *btf.Func
+	if err := spec.TypeByName("bpf_iter_tcp", &fn); err != nil {
+		return fmt.Errorf("bpf table: the kernel has no tcp BPF iterator (Linux 5.9+): %w", errors.ErrUnsupported)
+	}
+	return nil
+}
+
+// loadError adds to a failed load what it most likely lacks.
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	switch {
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+		if b, rerr := os.ReadFile("/sys/kernel/security/lockdown"); rerr == nil && bytes.Contains(b, []byte("[confidentiality]")) {
+			return fmt.Errorf("bpf table: the kernel is locked down (confidentiality): no BPF program may read kernel memory: %w", err)
+		}
+		return fmt.Errorf("bpf table: loading the tcp iterator needs CAP_BPF and CAP_PERFMON (or root): %w", err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("bpf table: the kernel cannot run the tcp iterator: %w", err)
+	case errors.As(err, &ve):
+		return fmt.Errorf("bpf table: the kernel's verifier rejects the tcp iterator: %w", err)
+	case bytes.Contains([]byte(err.Error()), []byte("kconfig")):
+		return fmt.Errorf("bpf table: the tcp iterator needs the kernel's CONFIG_HZ, from /proc/config.gz or /boot/config-<release>: %w", err)
+	}
+	return fmt.Errorf("bpf table: loading the tcp iterator: %w", err)
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Close releases the program. Readers already open read on to their end.
+func (t *Table) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.iter == nil {
+		return nil
+	}
+	err := errors.Join(t.iter.Close(), t.objs.Close())
+	t.iter = nil
+	return err
+}
+
+// Open starts a walk of the TCP table of the network namespace of the
+// calling thread, and returns its reader. The caller must close it; the
+// next Open then reuses its buffer.
+func (t *Table) Open() (*Reader, error) {
+	t.mu.Lock()
+	it, buf := t.iter, t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	if it == nil {
+		return nil, errors.New("bpf table: table is closed")
+	}
+	rd, err := it.Open()
+	if err != nil {
+		t.release(buf)
+		return nil, fmt.Errorf("bpf table: opening the tcp iterator: %w", err)
+	}
+	if buf == nil {
+		buf = make([]byte, readBufSize)
+	}
+	return &Reader{t: t, rd: rd, buf: buf}, nil
+}
+
+// release keeps buf for the next Open.
+func (t *Table) release(buf []byte) {
+	if buf == nil {
+		return
+	}
+	t.mu.Lock()
+	t.idle = buf
+	t.mu.Unlock()
+}
+
+// errClosed is the error of a reader used after Close.
+var errClosed = errors.New("bpf table: reader is closed")
+
+// Reader reads one walk of the table: call Next until it returns false,
+// then Err, then Close.
+type Reader struct {
+	t      *Table
+	rd     io.ReadCloser
+	buf    []byte
+	off, n int // the records not yet decoded are buf[off:n]
+	end    bool
+	err    error
+	socket Socket
+	slots  [2]uint64 // rows so far of AF_INET, AF_INET6
+	rows   int
+}
+
+// Next decodes the next socket, which [Reader.Socket] then returns. It
+// returns false at the end of the walk or on an error, which [Reader.Err]
+// returns.
+func (r *Reader) Next() bool {
+	if r.rd == nil && r.err == nil {
+		r.err = errClosed
+	}
+	for r.err == nil && !r.end {
+		if r.n-r.off >= recLen {
+			rec := r.buf[r.off : r.off+recLen]
+			r.off += recLen
+			end, err := decode(rec, &r.socket)
+			switch {
+			case err != nil:
+				r.err = fmt.Errorf("bpf table: record %d: %w", r.rows, err)
+				return false
+			case end:
+				r.end = true
+				if r.off != r.n {
+					r.err = fmt.Errorf("bpf table: %d bytes after the end record", r.n-r.off)
+				}
+				return false
+			}
+			i := 0
+			if r.socket.Family == AFInet6 {
+				i = 1
+			}
+			r.socket.Slot = r.slots[i]
+			r.slots[i]++
+			r.rows++
+			return true
+		}
+		r.fill()
+	}
+	return false
+}
+
+// fill reads more records after what is left in the buffer.
+func (r *Reader) fill() {
+	r.n = copy(r.buf, r.buf[r.off:r.n])
+	r.off = 0
+	for {
+		m, err := r.rd.Read(r.buf[r.n:])
+		r.n += m
+		switch {
+		case err == nil || m > 0:
+			return
+		case errors.Is(err, io.EOF):
+			r.err = fmt.Errorf("bpf table: the tcp iterator ended without its end record (%d bytes left)", r.n)
+			return
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+			// A signal came, or the kernel passed over many
+			// sockets in one read: read on.
+		default:
+			r.err = fmt.Errorf("bpf table: reading the tcp iterator: %w", err)
+			return
+		}
+	}
+}
+
+// Socket returns the socket Next decoded. It is valid until the next call
+// to Next.
+func (r *Reader) Socket() *Socket { return &r.socket }
+
+// Err returns the error that ended the walk, nil if it ended whole, or
+// an error saying so if the reader was closed before the end.
+func (r *Reader) Err() error { return r.err }
+
+// Close ends the walk and releases its iterator; a walk may end before
+// Next returns false. Then Next returns false; Close again does nothing.
+func (r *Reader) Close() error {
+	if r.rd == nil {
+		return nil
+	}
+	err := r.rd.Close()
+	r.rd = nil
+	r.t.release(r.buf)
+	r.buf, r.off, r.n = nil, 0, 0
+	if r.err == nil && !r.end {
+		r.err = errClosed
+	}
+	return err
+}
