@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/bpfload"
 )
 
 // readBufSize is what one read(2) of the iterator asks for. The kernel fills
@@ -42,7 +43,7 @@ func New() (*Table, error) { return newTable(true) }
 // newTable is New, with the cookie if cookie and the kernel allows it.
 func newTable(cookie bool) (*Table, error) {
 	cache := btf.NewCache()
-	if err := checkKernel(cache); err != nil {
+	if err := iterator.CheckKernel(cache); err != nil {
 		return nil, err
 	}
 	spec, err := loadTcpIter()
@@ -72,41 +73,17 @@ func newTable(cookie bool) (*Table, error) {
 	return t, nil
 }
 
-// checkKernel checks for the kernel's BTF and the tcp iterator in it, so
-// that their absence has a message of its own.
-func checkKernel(cache *btf.Cache) error {
-	const path = "/sys/kernel/btf/vmlinux"
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("bpf table: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", err, errors.ErrUnsupported)
-	}
-	spec, err := cache.Kernel()
-	if err != nil {
-		return fmt.Errorf("bpf table: reading the kernel BTF %s: %w", path, err)
-	}
-	var fn *btf.Func
-	if err := spec.TypeByName("bpf_iter_tcp", &fn); err != nil {
-		return fmt.Errorf("bpf table: the kernel has no tcp BPF iterator (Linux 5.9+): %w", errors.ErrUnsupported)
-	}
-	return nil
-}
+// iterator names the program in the messages of a kernel without it and of
+// a failed load.
+var iterator = bpfload.Iterator{Prefix: "bpf table", Name: "tcp", Since: "5.9"}
 
-// loadError adds to a failed load what it most likely lacks.
+// loadError is iterator.LoadError, and says so when the program lacks the
+// kernel's configuration, which it reads CONFIG_HZ from.
 func loadError(err error) error {
-	var ve *ebpf.VerifierError
-	switch {
-	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-		if b, rerr := os.ReadFile("/sys/kernel/security/lockdown"); rerr == nil && bytes.Contains(b, []byte("[confidentiality]")) {
-			return fmt.Errorf("bpf table: the kernel is locked down (confidentiality): no BPF program may read kernel memory: %w", err)
-		}
-		return fmt.Errorf("bpf table: loading the tcp iterator needs CAP_BPF and CAP_PERFMON (or root): %w", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("bpf table: the kernel cannot run the tcp iterator: %w", err)
-	case errors.As(err, &ve):
-		return fmt.Errorf("bpf table: the kernel's verifier rejects the tcp iterator: %w", err)
-	case bytes.Contains([]byte(err.Error()), []byte("kconfig")):
+	if bytes.Contains([]byte(err.Error()), []byte("kconfig")) {
 		return fmt.Errorf("bpf table: the tcp iterator needs the kernel's CONFIG_HZ, from /proc/config.gz or /boot/config-<release>: %w", err)
 	}
-	return fmt.Errorf("bpf table: loading the tcp iterator: %w", err)
+	return iterator.LoadError(err)
 }
 
 func boolByte(b bool) uint8 {

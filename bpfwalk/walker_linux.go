@@ -3,12 +3,10 @@
 package bpfwalk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpconn/telegraf-tcpconn/internal/bpfload"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
 
@@ -58,7 +57,7 @@ func New(opts Options) (*Walker, error) {
 	}
 	// The kernel's BTF, parsed once for the check and the load.
 	cache := btf.NewCache()
-	if err := checkKernel(cache); err != nil {
+	if err := iterator.CheckKernel(cache); err != nil {
 		return nil, err
 	}
 	spec, err := loadTaskFile()
@@ -73,12 +72,12 @@ func New(opts Options) (*Walker, error) {
 		return nil, fmt.Errorf("bpf walk: our time namespace: %w", err)
 	}
 	if err := spec.LoadAndAssign(&w.objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
-		return nil, loadError(err)
+		return nil, iterator.LoadError(err)
 	}
 	w.iter, err = link.AttachIter(link.IterOptions{Program: w.objs.TaskFile})
 	if err != nil {
 		w.objs.Close()
-		return nil, loadError(fmt.Errorf("attaching the task_file iterator: %w", err))
+		return nil, iterator.LoadError(fmt.Errorf("attaching the task_file iterator: %w", err))
 	}
 	n := opts.Workers
 	if n == 0 {
@@ -87,7 +86,7 @@ func New(opts Options) (*Walker, error) {
 	if n > 1 && hasTaskFilter(w.objs.TaskFile) {
 		load := func(objs *taskFileObjects) error {
 			if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
-				return loadError(err)
+				return iterator.LoadError(err)
 			}
 			return nil
 		}
@@ -113,40 +112,9 @@ func Usable(procRoot string) error {
 	return w.Close()
 }
 
-// checkKernel checks for the kernel's BTF and the task_file iterator in it,
-// so that their absence has a message of its own.
-func checkKernel(cache *btf.Cache) error {
-	const path = "/sys/kernel/btf/vmlinux"
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("bpf walk: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", err, errors.ErrUnsupported)
-	}
-	spec, err := cache.Kernel()
-	if err != nil {
-		return fmt.Errorf("bpf walk: reading the kernel BTF %s: %w", path, err)
-	}
-	var fn *btf.Func
-	if err := spec.TypeByName("bpf_iter_task_file", &fn); err != nil {
-		return fmt.Errorf("bpf walk: the kernel has no task_file BPF iterator (Linux 5.8+): %w", errors.ErrUnsupported)
-	}
-	return nil
-}
-
-// loadError adds to a failed load what it most likely lacks.
-func loadError(err error) error {
-	var ve *ebpf.VerifierError
-	switch {
-	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-		if b, rerr := os.ReadFile("/sys/kernel/security/lockdown"); rerr == nil && bytes.Contains(b, []byte("[confidentiality]")) {
-			return fmt.Errorf("bpf walk: the kernel is locked down (confidentiality): no BPF program may read kernel memory: %w", err)
-		}
-		return fmt.Errorf("bpf walk: loading the task_file iterator needs CAP_BPF and CAP_PERFMON (or root): %w", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("bpf walk: the kernel cannot run the task_file iterator: %w", err)
-	case errors.As(err, &ve):
-		return fmt.Errorf("bpf walk: the kernel's verifier rejects the task_file iterator: %w", err)
-	}
-	return fmt.Errorf("bpf walk: loading the task_file iterator: %w", err)
-}
+// iterator names the program in the messages of a kernel without it and of
+// a failed load.
+var iterator = bpfload.Iterator{Prefix: "bpf walk", Name: "task_file", Since: "5.8"}
 
 func boolByte(b bool) uint8 {
 	if b {
