@@ -44,6 +44,9 @@ func (it Iterator) CheckKernel(cache *btf.Cache) error {
 func (it Iterator) LoadError(err error) error {
 	var ve *ebpf.VerifierError
 	switch {
+	case errors.As(err, &ve):
+		// Before the privilege case: the verifier's refusal is EACCES too.
+		return fmt.Errorf("%s: the kernel's verifier rejects the %s iterator: %w", it.Prefix, it.Name, err)
 	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
 		if b, rerr := os.ReadFile("/sys/kernel/security/lockdown"); rerr == nil && bytes.Contains(b, []byte("[confidentiality]")) {
 			return fmt.Errorf("%s: the kernel is locked down (confidentiality): no BPF program may read kernel memory: %w", it.Prefix, err)
@@ -51,8 +54,6 @@ func (it Iterator) LoadError(err error) error {
 		return fmt.Errorf("%s: loading the %s iterator needs CAP_BPF and CAP_PERFMON (or root): %w", it.Prefix, it.Name, err)
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("%s: the kernel cannot run the %s iterator: %w", it.Prefix, it.Name, err)
-	case errors.As(err, &ve):
-		return fmt.Errorf("%s: the kernel's verifier rejects the %s iterator: %w", it.Prefix, it.Name, err)
 	}
 	return fmt.Errorf("%s: loading the %s iterator: %w", it.Prefix, it.Name, err)
 }

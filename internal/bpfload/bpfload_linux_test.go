@@ -27,6 +27,9 @@ func TestLoadError(t *testing.T) {
 	}{
 		{fmt.Errorf("load program: %w", unix.EPERM), "bpf table: loading the tcp iterator needs CAP_BPF and CAP_PERFMON (or root): load program: operation not permitted"},
 		{ebpf.ErrNotSupported, "bpf table: the kernel cannot run the tcp iterator: "},
+		// As the kernel refuses a program as root: EACCES, with the log.
+		{&ebpf.VerifierError{Cause: unix.EACCES, Log: []string{"dereference of modified ctx ptr R2 off=16 disallowed"}},
+			"bpf table: the kernel's verifier rejects the tcp iterator: "},
 		{errors.New("boom"), "bpf table: loading the tcp iterator: boom"},
 	} {
 		err := it.LoadError(tt.err)
