@@ -4,7 +4,6 @@ package bpfwalk
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,25 +63,6 @@ func permChild() int {
 	return 0
 }
 
-// setFileCaps gives the file at path the capabilities caps, permitted and
-// effective, in the security.capability xattr (VFS_CAP_REVISION_2), as
-// setcap(8) does.
-func setFileCaps(path string, caps ...uintptr) error {
-	var permitted uint64
-	for _, c := range caps {
-		permitted |= 1 << c
-	}
-	const (
-		vfsCapRevision2     = 0x02000000
-		vfsCapFlagEffective = 0x000001
-	)
-	data := make([]byte, 20) // magic_etc, then {permitted, inheritable} x 2
-	binary.LittleEndian.PutUint32(data[0:], vfsCapRevision2|vfsCapFlagEffective)
-	binary.LittleEndian.PutUint32(data[4:], uint32(permitted))
-	binary.LittleEndian.PutUint32(data[12:], uint32(permitted>>32))
-	return unix.Setxattr(path, "security.capability", data, 0)
-}
-
 // TestPrivileges runs copies of the test binary as uid 65534: with
 // CAP_BPF and CAP_PERFMON as file capabilities, the walk works and finds a
 // root-owned listener; without them, New says what it needs.
@@ -113,7 +93,7 @@ func TestPrivileges(t *testing.T) {
 		bin := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(bin, data, 0o755))
 		if len(caps) > 0 {
-			if err := setFileCaps(bin, caps...); err != nil {
+			if err := testchild.SetFileCaps(bin, caps...); err != nil {
 				t.Skipf("file capabilities: %v", err)
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -455,7 +454,7 @@ func TestFileCapabilities(t *testing.T) {
 	p := setupPrivileged(t)
 	exe := filepath.Join(p.dir, "tcpconn")
 	copyFile(t, p.tcpconn, exe)
-	if err := setFileCaps(exe, capabilities(t, dropInCapabilities(t)...)); err != nil {
+	if err := testchild.SetFileCaps(exe, capabilities(t, dropInCapabilities(t)...)...); err != nil {
 		missing(t, "setting file capabilities on %s: %v (the file system needs security extended attributes)", exe, err)
 	}
 	if getcap, err := exec.LookPath("getcap"); err == nil {
@@ -468,25 +467,6 @@ func TestFileCapabilities(t *testing.T) {
 	require.Equal(t, 0, g.status, g.stderr)
 	g.requireOwned(t, p.root, "root's listener")
 	require.Empty(t, g.errors)
-}
-
-// setFileCaps writes what `setcap CAPS+ep FILE` writes: the
-// security.capability attribute, a struct vfs_cap_data of revision 2
-// (include/uapi/linux/capability.h) with the effective flag.
-func setFileCaps(path string, caps []uintptr) error {
-	var permitted uint64
-	for _, c := range caps {
-		permitted |= 1 << c
-	}
-	const (
-		vfsCapRevision2     = 0x02000000
-		vfsCapFlagEffective = 0x000001
-	)
-	data := make([]byte, 20) // magic_etc, then {permitted, inheritable} x 2
-	binary.LittleEndian.PutUint32(data[0:], vfsCapRevision2|vfsCapFlagEffective)
-	binary.LittleEndian.PutUint32(data[4:], uint32(permitted))
-	binary.LittleEndian.PutUint32(data[12:], uint32(permitted>>32))
-	return unix.Setxattr(path, "security.capability", data, 0)
 }
 
 // unusedGID returns a group id that no group has, so that no process

@@ -99,7 +99,7 @@ func TestBPFWalkCapabilities(t *testing.T) {
 	require.ElementsMatch(t, []string{"CAP_BPF", "CAP_PERFMON"}, names)
 	exe := filepath.Join(p.dir, "tcpconn-bpf")
 	copyFile(t, p.tcpconn, exe)
-	if err := setFileCaps(exe, capabilities(t, names...)); err != nil {
+	if err := testchild.SetFileCaps(exe, capabilities(t, names...)...); err != nil {
 		missing(t, "setting file capabilities on %s: %v (the file system needs security extended attributes)", exe, err)
 	}
 	bpf := p.writeOptions(t, "bpf.conf", `owner_walk = "bpf"`)
