@@ -17,6 +17,9 @@ func New() (*Table, error) { return nil, errUnsupported }
 // Open returns an error.
 func (*Table) Open() (*Reader, error) { return nil, errUnsupported }
 
+// OpenNetNS returns an error.
+func (*Table) OpenNetNS(string) (*Reader, error) { return nil, errUnsupported }
+
 // Close does nothing.
 func (*Table) Close() error { return nil }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpconn/telegraf-tcpconn/internal/netns"
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
@@ -83,4 +84,71 @@ func TestNetNS(t *testing.T) {
 	readTable(t, tb, func(s *Socket) {
 		require.NotEqual(t, res.inode, s.Inode, "the other namespace's listener, in ours")
 	})
+}
+
+// TestOpenNetNS: OpenNetNS walks the namespace at its path, not the
+// caller's, and leaves the calling thread where it was.
+func TestOpenNetNS(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
+	}
+	tb := loadTable(t)
+	path := t.TempDir() + "/net"
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+	}()
+	require.NoError(t, <-errc)
+	t.Cleanup(func() { _ = unix.Unmount(path, unix.MNT_DETACH) })
+
+	// A listener in it, made there with the same machinery.
+	var fd int
+	require.NoError(t, netns.Do(path, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet6{}); err != nil {
+			return err
+		}
+		return unix.Listen(fd, 1)
+	}))
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	require.NoError(t, err)
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(fd, &st))
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := os.Readlink("/proc/thread-self/ns/net")
+	require.NoError(t, err)
+	r, err := tb.OpenNetNS(path)
+	require.NoError(t, err)
+	after, err := os.Readlink("/proc/thread-self/ns/net")
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the calling thread never moved")
+	var rows []Socket
+	for r.Next() {
+		s := *r.Socket()
+		s.Cookie = 0
+		rows = append(rows, s)
+	}
+	require.NoError(t, r.Err())
+	require.NoError(t, r.Close())
+	require.Equal(t, []Socket{{Family: AFInet6, Socket: parser.Socket{
+		Local:  netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(sa.(*unix.SockaddrInet6).Port)),
+		Remote: netip.AddrPortFrom(netip.IPv6Unspecified(), 0),
+		State:  parser.Listen,
+		Inode:  st.Ino,
+	}}}, rows, "the namespace's one socket, and none of ours")
+
+	_, err = tb.OpenNetNS("/proc/self/ns/uts")
+	require.EqualError(t, err, `bpf table: network namespace "/proc/self/ns/uts": setns: invalid argument: not a network namespace`)
 }

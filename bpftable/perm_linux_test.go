@@ -28,6 +28,10 @@ type permResult struct {
 	ReadErr      string
 	Found        bool // the parent's listener, by its inode
 	Rows         int
+	// NetNSErr is OpenNetNS's error for our own namespace, which it
+	// may not join without CAP_SYS_ADMIN.
+	NetNSErr          string
+	NetNSIsPermission bool
 }
 
 // permChild loads and reads the table as whoever it runs as, and reports
@@ -58,6 +62,12 @@ func permChild() int {
 		if err != nil {
 			res.ReadErr = err.Error()
 		}
+		if r, err := t.OpenNetNS("/proc/self/ns/net"); err != nil {
+			res.NetNSErr = err.Error()
+			res.NetNSIsPermission = errors.Is(err, os.ErrPermission)
+		} else {
+			r.Close()
+		}
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return 1
@@ -67,7 +77,8 @@ func permChild() int {
 
 // TestPrivileges runs copies of the test binary as uid 65534: with
 // CAP_BPF and CAP_PERFMON as file capabilities, the table loads and its
-// walk finds a root-owned listener; without them, New says what it needs.
+// walk finds a root-owned listener, and OpenNetNS says that it needs
+// CAP_SYS_ADMIN; without them, New says what it needs.
 func TestPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("drops from root to uid 65534: run as root")
@@ -117,6 +128,8 @@ func TestPrivileges(t *testing.T) {
 		require.Empty(t, res.NewErr)
 		require.Empty(t, res.ReadErr)
 		require.True(t, res.Found, "finds root's listener: %+v", res)
+		require.Equal(t, `bpf table: network namespace "/proc/self/ns/net": setns: operation not permitted: joining a network namespace needs CAP_SYS_ADMIN`, res.NetNSErr)
+		require.True(t, res.NetNSIsPermission)
 		t.Logf("as uid 65534 with CAP_BPF and CAP_PERFMON: %d rows", res.Rows)
 	})
 	t.Run("none", func(t *testing.T) {

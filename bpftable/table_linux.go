@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcpconn/telegraf-tcpconn/internal/bpfload"
+	"github.com/tcpconn/telegraf-tcpconn/internal/netns"
 )
 
 // readBufSize is what one read(2) of the iterator asks for. The kernel fills
@@ -125,6 +126,31 @@ func (t *Table) Open() (*Reader, error) {
 		buf = make([]byte, readBufSize)
 	}
 	return &Reader{t: t, rd: rd, buf: buf}, nil
+}
+
+// OpenNetNS is Open for the network namespace at path, such as
+// "/proc/<pid>/ns/net" or "/run/netns/<name>": the walk is opened on a
+// thread of its own that joins the namespace and goes back, and it may be
+// read from any thread. Joining needs CAP_SYS_ADMIN; without it the error
+// matches [os.ErrPermission] and says so. The calling goroutine's thread
+// is never moved.
+func (t *Table) OpenNetNS(path string) (*Reader, error) {
+	var r *Reader
+	var openErr error
+	err := netns.Do(path, func() error {
+		r, openErr = t.Open()
+		return openErr
+	})
+	switch {
+	case openErr != nil:
+		return nil, openErr
+	case err != nil:
+		if r != nil {
+			r.Close() // opened, but the thread could not go back
+		}
+		return nil, fmt.Errorf("bpf table: network namespace %q: %w", path, err)
+	}
+	return r, nil
 }
 
 // release keeps buf for the next Open.
