@@ -26,11 +26,13 @@ type received struct {
 
 // receiveLoop calls l.Receive until l is closed, and sends what each call
 // gives on the returned channel. The listener is closed when the test
-// ends.
+// ends. The notifications are the whole host's: once the test stops
+// reading, other processes' closes can fill the channel, so the loop
+// gives up sending when the test ends.
 func receiveLoop(t testing.TB, l *Listener) <-chan received {
 	t.Helper()
 	ch := make(chan received, 1000)
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
@@ -48,10 +50,15 @@ func receiveLoop(t testing.TB, l *Listener) <-chan received {
 					rec.err = errors.Join(r.Err(), r.MalformedErr())
 				}
 			}
-			ch <- rec
+			select {
+			case ch <- rec:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	t.Cleanup(func() {
+		close(stop)
 		l.Close()
 		<-done
 	})
