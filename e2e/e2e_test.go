@@ -517,14 +517,23 @@ func holdSockets(t *testing.T) heldSockets {
 // TestTelegrafToInfluxDB runs the real Telegraf with inputs.execd running
 // bin/tcpconn and outputs.influxdb, then runs the README's InfluxQL
 // examples verbatim and requires this test's own sockets in their results.
-func TestTelegrafToInfluxDB(t *testing.T) { eachInfluxDB(t, testTelegrafToInfluxDB) }
+func TestTelegrafToInfluxDB(t *testing.T) {
+	eachInfluxDB(t, func(t *testing.T, base string) { testTelegrafToInfluxDB(t, base) })
+}
 
-func testTelegrafToInfluxDB(t *testing.T, base string) {
+// TestTelegrafBPFToInfluxDB is TestTelegrafToInfluxDB with both BPF
+// iterators: the owner walk and the TCP table (source = "bpf"). The
+// pinned InfluxDB only: what it tests is the shim's side.
+func TestTelegrafBPFToInfluxDB(t *testing.T) {
+	testTelegrafToInfluxDB(t, startInfluxDB(t), `owner_walk = "bpf"`, `source = "bpf"`)
+}
+
+func testTelegrafToInfluxDB(t *testing.T, base string, options ...string) {
 	bin := binDir(t)
 	held := holdSockets(t)
 	name, pid := peerName, held.pid
 
-	stop := startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base, fmt.Sprintf("process_names = [%q]", name)))
+	stop := startTelegraf(t, bin, telegrafToInfluxDB(t, bin, base, append([]string{fmt.Sprintf("process_names = [%q]", name)}, options...)...))
 
 	// Wait until a gather with all our sockets has been flushed.
 	known := fmt.Sprintf(`SELECT count("inode") FROM "tcpconn" WHERE "pid" = '%s'`, pid)

@@ -63,27 +63,39 @@ func startNetnsHolder(t *testing.T, dir string) listener {
 	return l
 }
 
-// TestNetlinkNamespaces dumps the tables of another network namespace with
-// source = "netlink": as root, by entering it; with only the drop-in's two
-// capabilities, which cannot enter it, from its /proc tables, with one
-// warning that names CAP_SYS_ADMIN. Either way its listener is found with
-// its pid and fd.
-func TestNetlinkNamespaces(t *testing.T) {
+// TestSourceNamespaces reads the tables of another network namespace with
+// source = "netlink" and "bpf": as root, by entering it; with only the
+// drop-in's two capabilities (and, for "bpf", CAP_BPF and CAP_PERFMON),
+// which cannot enter it, from its /proc tables, with one warning that
+// names CAP_SYS_ADMIN. Either way its listener is found with its pid and
+// fd.
+func TestSourceNamespaces(t *testing.T) {
 	p := setupPrivileged(t)
 	held := startNetnsHolder(t, p.dir)
-	conf := p.writeOptions(t, "netlink.conf", `source = "netlink"`, `namespaces = "all"`,
-		fmt.Sprintf("process_names = [%q]", holderName))
+	for _, tc := range []struct {
+		source string
+		caps   []string
+	}{
+		{"netlink", nil},
+		{"bpf", []string{"CAP_BPF", "CAP_PERFMON"}},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			conf := p.writeOptions(t, tc.source+".conf", fmt.Sprintf("source = %q", tc.source), `namespaces = "all"`,
+				fmt.Sprintf("process_names = [%q]", holderName))
 
-	g := runOnce(t, p.tcpconn, conf, nil)
-	require.Equal(t, 0, g.status, g.stderr)
-	g.requireOwned(t, held, "as root, by a dump in the namespace")
-	require.NotContains(t, g.stderr, "CAP_SYS_ADMIN")
+			g := runOnce(t, p.tcpconn, conf, nil)
+			require.Equal(t, 0, g.status, g.stderr)
+			g.requireOwned(t, held, "as root, by a read in the namespace")
+			require.NotContains(t, g.stderr, "CAP_SYS_ADMIN")
 
-	g = runOnce(t, p.tcpconn, conf, asNobody(nil, capabilities(t, dropInCapabilities(t)...)))
-	require.Equal(t, 0, g.status, g.stderr)
-	g.requireOwned(t, held, "with two capabilities, from the namespace's /proc tables")
-	require.Equal(t, 1, strings.Count(g.stderr, "grant CAP_SYS_ADMIN"), "one warning:\n%s", g.stderr)
-	require.Contains(t, g.stderr, "W! ")
+			caps := append(dropInCapabilities(t), tc.caps...)
+			g = runOnce(t, p.tcpconn, conf, asNobody(nil, capabilities(t, caps...)))
+			require.Equal(t, 0, g.status, g.stderr)
+			g.requireOwned(t, held, "with "+strings.Join(caps, ", ")+", from the namespace's /proc tables")
+			require.Equal(t, 1, strings.Count(g.stderr, "grant CAP_SYS_ADMIN"), "one warning:\n%s", g.stderr)
+			require.Contains(t, g.stderr, fmt.Sprintf("W! source = %q: ", tc.source))
+		})
+	}
 }
 
 // TestBPFWalkCapabilities runs owner_walk = "bpf" as uid 65534 with only
@@ -127,7 +139,7 @@ func TestBPFWalkCapabilities(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), `D! owner_walk = "auto": the /proc walk, as this agent lacks CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE`)
-	require.Contains(t, string(out), "owner walk procfs")
+	require.Contains(t, string(out), "owner walk procfs, tables procfs")
 }
 
 // TestDestroyEventsUnprivileged runs the shim as uid 65534, without any

@@ -4,20 +4,24 @@
 // benchmark: it reads the IPv4 and IPv6 TCP tables whole, as tcpconn's
 // sources do, and prints the rows it read. With -source procfs it parses
 // /proc/net/tcp and tcp6 (parser); with netlink it takes a sock_diag dump
-// of each family (sockdiag), with -info also each socket's tcp_info.
+// of each family (sockdiag), with -info also each socket's tcp_info; with
+// bpf it walks both families with the BPF iterator (bpftable), and prints
+// the time of its load and of its read apart.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
+	"github.com/tcpconn/telegraf-tcpconn/bpftable"
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 	"github.com/tcpconn/telegraf-tcpconn/sockdiag"
 )
 
 func main() {
-	source := flag.String("source", "procfs", "procfs or netlink")
+	source := flag.String("source", "procfs", "procfs, netlink or bpf")
 	info := flag.Bool("info", false, "with netlink: request tcp_info")
 	flag.Parse()
 	var rows int
@@ -27,6 +31,13 @@ func main() {
 		rows, err = procfs()
 	case "netlink":
 		rows, err = netlink(*info)
+	case "bpf":
+		var load, read time.Duration
+		rows, load, read, err = bpf()
+		if err == nil {
+			fmt.Printf("rows %d load_ns=%d read_ns=%d\n", rows, load.Nanoseconds(), read.Nanoseconds())
+			return
+		}
 	default:
 		err = fmt.Errorf("unknown -source %q", *source)
 	}
@@ -80,4 +91,24 @@ func netlink(info bool) (int, error) {
 		}
 	}
 	return rows, nil
+}
+
+func bpf() (rows int, load, read time.Duration, err error) {
+	start := time.Now()
+	t, err := bpftable.New()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer t.Close()
+	load = time.Since(start)
+	start = time.Now()
+	r, err := t.Open()
+	if err != nil {
+		return 0, load, 0, err
+	}
+	defer r.Close()
+	for r.Next() {
+		rows++
+	}
+	return rows, load, time.Since(start), r.Err()
 }

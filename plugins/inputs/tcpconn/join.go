@@ -110,9 +110,9 @@ func (j *join) enterTable(v6 bool) {
 	j.table = tableKey{netns: j.netns, v6: v6}
 }
 
-// tableRead records how much of the current table was read.
-func (j *join) tableRead(read tableRead) {
-	j.facts.tables[j.table] = read
+// tableRead records how much of a table was read.
+func (j *join) tableRead(tk tableKey, read tableRead) {
+	j.facts.tables[tk] = read
 }
 
 // row takes one row of the current table.

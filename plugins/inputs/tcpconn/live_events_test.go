@@ -96,8 +96,15 @@ func eventsOf(t *testing.T, p *TCPConn, ports ...int) []string {
 }
 
 // TestLiveEvents drives a real connection through ESTABLISHED, CLOSE_WAIT
-// and closed, and a listener that stops, with gathers between the steps.
+// and closed, and a listener that stops, with gathers between the steps,
+// reading the tables from /proc and with the BPF iterator.
 func TestLiveEvents(t *testing.T) {
+	for _, source := range []string{"procfs", "bpf"} {
+		t.Run(source, func(t *testing.T) { testLiveEvents(t, source) })
+	}
+}
+
+func testLiveEvents(t *testing.T, source string) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	client, err := net.Dial("tcp4", ln.Addr().String())
@@ -112,6 +119,7 @@ func TestLiveEvents(t *testing.T) {
 	name := "tcpconn.test"
 
 	p := livePlugin(t, "event")
+	p.Source = source
 	require.NoError(t, p.Init())
 	require.Empty(t, eventsOf(t, p, listenPort, clientPort), "the first gather only records")
 

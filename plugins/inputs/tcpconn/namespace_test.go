@@ -160,7 +160,7 @@ func TestNamespacesAllLive(t *testing.T) {
 		}
 		return got
 	}
-	for _, source := range []string{"procfs", "netlink"} {
+	for _, source := range []string{"procfs", "netlink", "bpf"} {
 		require.ElementsMatch(t, wants, gather("all", source), "source = %q", source)
 		require.Empty(t, gather("host", source), "source = %q: the host's tables do not list the namespace's sockets", source)
 	}

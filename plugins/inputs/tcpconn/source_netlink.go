@@ -60,15 +60,19 @@ func threadNetNS() uint64 {
 	return netnsOf("/proc/thread-self/ns/net")
 }
 
-// read dumps one table into sink. A dump is whole only when the kernel
-// ended it with NLMSG_DONE and every message decoded.
-func (n *netlinkSource) read(ns namespace, tb table, deadline time.Time, sink rowSink) (tableRead, error) {
+func (n *netlinkSource) read(ns namespace, tables []table, deadline time.Time, sink tableSink, out []tableResult) {
+	eachTable(tables, sink, out, func(tb table) (tableRead, error) { return n.readTable(ns, tb, deadline, sink) })
+}
+
+// readTable dumps one table into sink. A dump is whole only when the
+// kernel ended it with NLMSG_DONE and every message decoded.
+func (n *netlinkSource) readTable(ns namespace, tb table, deadline time.Time, sink tableSink) (tableRead, error) {
 	conn, fallback, err := n.connFor(ns)
 	if err != nil {
 		return readNone, err
 	}
 	if fallback {
-		return n.procfs.read(ns, tb, deadline, sink)
+		return n.procfs.readTable(ns, tb, deadline, sink)
 	}
 	family := uint8(sockdiag.AFInet)
 	name := "AF_INET"

@@ -41,20 +41,45 @@ func (absentError) Is(target error) bool { return target == errTableAbsent }
 
 func (e absentError) Unwrap() error { return e.error }
 
-// rowSink takes the rows of a table.
-type rowSink interface {
+// tableSink takes the rows of the tables of a namespace: each row after
+// enterTable of its table.
+type tableSink interface {
+	enterTable(v6 bool)
 	row(s sock)
 }
 
+// tableResult is what a gather read of one table, and its error.
+type tableResult struct {
+	read tableRead
+	err  error
+}
+
 // tableSource reads the kernel's TCP tables: the text files of /proc
-// (procfsSource) or netlink dumps (netlinkSource). A gather reads each
-// table of each namespace, then ends.
+// (procfsSource), netlink dumps (netlinkSource) or a BPF iterator
+// (bpfSource). A gather reads the tables of each namespace, then ends.
 type tableSource interface {
-	// read streams one table of a namespace into sink, and says how much
-	// of it was read.
-	read(ns namespace, tb table, deadline time.Time, sink rowSink) (tableRead, error)
+	// read streams the tables of a namespace into sink, and says in
+	// out, one for each of tables, how much of it was read.
+	read(ns namespace, tables []table, deadline time.Time, sink tableSink, out []tableResult)
 	// end ends a gather's reads.
 	end()
+}
+
+// eachTable reads tables one by one with readTable, for the sources that
+// read a table at a time. Once a namespace is found gone, its other tables
+// are not tried: its error is reported once.
+func eachTable(tables []table, sink tableSink, out []tableResult, readTable func(table) (tableRead, error)) {
+	gone := false
+	for i, tb := range tables {
+		if gone {
+			out[i] = tableResult{}
+			continue
+		}
+		sink.enterTable(tb.v6)
+		read, err := readTable(tb)
+		out[i] = tableResult{read, err}
+		gone = errors.Is(err, errNamespaceGone)
+	}
 }
 
 // procfsSource reads the kernel's text tables, <proc_root>/net/tcp and
@@ -80,10 +105,14 @@ func newProcfsSource(procRoot string) *procfsSource {
 
 func (*procfsSource) end() {}
 
-// read streams one table into sink and says how much of it was read. A
-// table with malformed rows is read, but not whole: the rows that could
+func (p *procfsSource) read(ns namespace, tables []table, deadline time.Time, sink tableSink, out []tableResult) {
+	eachTable(tables, sink, out, func(tb table) (tableRead, error) { return p.readTable(ns, tb, deadline, sink) })
+}
+
+// readTable streams one table into sink and says how much of it was read.
+// A table with malformed rows is read, but not whole: the rows that could
 // not be parsed are sockets too, so it proves no socket absent.
-func (p *procfsSource) read(ns namespace, tb table, deadline time.Time, sink rowSink) (tableRead, error) {
+func (p *procfsSource) readTable(ns namespace, tb table, deadline time.Time, sink tableSink) (tableRead, error) {
 	f, path, err := p.open(ns, tb)
 	if errors.Is(err, errNamespaceGone) {
 		return readNone, err

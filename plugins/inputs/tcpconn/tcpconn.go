@@ -36,10 +36,12 @@ type TCPConn struct {
 	tables   []table
 	walker   walker
 	walkName string // "procfs" or "bpf": which walker, for the debug line
-	procfs   *procfsSource
-	source   tableSource
-	join     join
-	conns    *connections // nil without "connection"; for the debug line
+	// sourceName is the table source, for the debug line.
+	sourceName string
+	procfs     *procfsSource
+	source     tableSource
+	join       join
+	conns      *connections // nil without "connection"; for the debug line
 	// beforeWalk, in tests, is called with the name of each process
 	// before its descriptors are read: a fault can happen mid-walk.
 	beforeWalk func(name string)
@@ -159,6 +161,7 @@ func (t *TCPConn) Init() error {
 
 // initSource sets up the table source of source.
 func (t *TCPConn) initSource(states *[256]bool) error {
+	t.sourceName = t.Source
 	switch t.Source {
 	case "procfs":
 		if t.TCPInfo {
@@ -185,8 +188,18 @@ func (t *TCPConn) initSource(states *[256]bool) error {
 		}
 		t.source = n
 		return nil
+	case "bpf":
+		if t.TCPInfo {
+			return errors.New(`config option "tcp_info": the BPF iterator's rows carry no tcp_info; set source = "netlink"`)
+		}
+		b, err := newBPFSource(t.ProcRoot, t.procfs, func(w string) { t.Log.Warn(w) })
+		if err != nil {
+			return fmt.Errorf("config option \"source\": %w; source = \"procfs\" reads the text tables", err)
+		}
+		t.source = b
+		return nil
 	}
-	return fmt.Errorf("config option \"source\": unknown value %q; use \"procfs\" or \"netlink\"", t.Source)
+	return fmt.Errorf("config option \"source\": unknown value %q; use \"procfs\", \"netlink\" or \"bpf\"", t.Source)
 }
 
 func (t *TCPConn) initTables() error {
@@ -327,19 +340,15 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 		late     []string // what the deadline cut short, for one timeout error
 	)
 	tried := make(map[tableKey]bool, 2)
+	results := make([]tableResult, len(t.tables))
 	for _, ns := range t.namespaces(walk) {
 		t.join.enterNamespace(ns.netns)
-		gone := false
-		for _, tb := range t.tables {
+		t.source.read(ns, t.tables, deadline, &t.join, results)
+		for i, tb := range t.tables {
 			tk := tableKey{netns: ns.netns, v6: tb.v6}
 			tried[tk] = true
-			t.join.enterTable(tb.v6)
-			if gone {
-				t.join.tableRead(readNone)
-				continue // the namespace's error is reported once
-			}
-			read, err := t.source.read(ns, tb, deadline, &t.join)
-			t.join.tableRead(read)
+			read, err := results[i].read, results[i].err
+			t.join.tableRead(tk, read)
 			if read != readNone {
 				readable++
 				t.read[tk] = true
@@ -350,9 +359,6 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 			case tb.v6 && errors.Is(err, errTableAbsent) && !t.read[tk]:
 				// A kernel booted with ipv6.disable=1 has no tcp6 table.
 				t.Log.Debugf("Skipping %s table: %v", tb.protocol, err)
-			case errors.Is(err, errNamespaceGone):
-				gone = true
-				errs = append(errs, err)
 			case errors.As(err, &cut):
 				late = append(late, cut.Error())
 			default:
@@ -388,9 +394,9 @@ func (t *TCPConn) Gather(acc telegraf.Accumulator) error {
 	if t.conns != nil {
 		emitted, dropped = t.conns.emitted, t.conns.dropped
 	}
-	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped; owner walk %s%s",
+	t.Log.Debugf("walked %d processes in %s (%d gone, %d denied, %d skipped, %d through a live thread), %d fds, %d sockets; %d tcpconn metrics, %d over max_connection_metrics, in %s; %d failed, %d stopped; owner walk %s, tables %s%s",
 		st.Processes, walked.Round(time.Millisecond), st.Gone, st.Denied, st.Skipped, st.ExitedLeaders,
-		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped, t.walkName, t.closesLine())
+		st.FDs, st.Sockets, emitted, dropped, time.Since(start).Round(time.Millisecond), st.Failed, st.Stopped, t.walkName, t.sourceName, t.closesLine())
 	if readable == 0 {
 		if len(errs) > 0 {
 			return fmt.Errorf("no TCP table could be read: %w", errs[0])

@@ -5,6 +5,7 @@ package tcpconn
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -190,8 +191,9 @@ func TestInitErrors(t *testing.T) {
 		{"summary_group_by typo", "metrics = [\"summary\"]\n  summary_group_by = [\"process\"]", `config option "summary_group_by": unknown tag "process"`},
 		{"summary_group_by empty", "metrics = [\"summary\"]\n  summary_group_by = []", `config option "summary_group_by": empty`},
 		{"max_tracked zero", `max_tracked = 0`, `config option "max_tracked": must be positive`},
-		{"source typo", `source = "sock_diag"`, `config option "source": unknown value "sock_diag"; use "procfs" or "netlink"`},
+		{"source typo", `source = "sock_diag"`, `config option "source": unknown value "sock_diag"; use "procfs", "netlink" or "bpf"`},
 		{"tcp_info without netlink", `tcp_info = true`, `config option "tcp_info": the text tables carry no tcp_info; set source = "netlink"`},
+		{"tcp_info with bpf", "source = \"bpf\"\n  tcp_info = true", `config option "tcp_info": the BPF iterator's rows carry no tcp_info; set source = "netlink"`},
 		{"owner_walk typo", `owner_walk = "ebpf"`, `config option "owner_walk": unknown value "ebpf"`},
 	}
 	for _, tt := range tests {
@@ -390,7 +392,7 @@ func TestGatherDebugLine(t *testing.T) {
 	require.Len(t, lines, 1)
 	// The fixture: 4 processes walked and one vanished (no fd directory),
 	// 11 fds of which 8 sockets, each emitted once.
-	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_connection_metrics, in \S+; 0 failed, 0 stopped; owner walk procfs$`)
+	re := regexp.MustCompile(`^walked 4 processes in \S+ \(1 gone, 0 denied, 0 skipped, 0 through a live thread\), 11 fds, 8 sockets; (\d+) tcpconn metrics, 0 over max_connection_metrics, in \S+; 0 failed, 0 stopped; owner walk procfs, tables procfs$`)
 	m := re.FindStringSubmatch(lines[0])
 	require.NotNil(t, m, lines[0])
 	require.Equal(t, strconv.Itoa(len(acc.GetTelegrafMetrics())), m[1])
@@ -413,4 +415,13 @@ func TestOwnerWalkFixture(t *testing.T) {
 	require.ErrorContains(t, err, root)
 	p.OwnerWalk = "ebpf"
 	require.ErrorContains(t, p.Init(), `config option "owner_walk": unknown value "ebpf"`)
+}
+
+// source = "bpf" walks the kernel's own tables, not a fixture tree's
+// files: Init refuses it over a fixture, saying why.
+func TestSourceBPFFixture(t *testing.T) {
+	root := unpackTree(t, filepath.Join(testdata, "proc.txtar"))
+	p := inputs.Inputs["tcpconn"]().(*TCPConn)
+	p.ProcRoot, p.OwnerWalk, p.Source, p.Log = root, "procfs", "bpf", testutil.Logger{}
+	require.EqualError(t, p.Init(), fmt.Sprintf(`config option "source": the BPF iterator walks the kernel's own tables, and proc_root %q is not a proc file system; source = "procfs" reads the text tables`, root))
 }

@@ -1,0 +1,142 @@
+//go:build linux
+
+package tcpconn
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/bpftable"
+)
+
+// bpfSource reads the kernel's TCP table with a BPF iterator (package
+// bpftable): one walk of the table gives the rows of both families, a
+// fixed-size record each, which the kernel neither prints nor we parse.
+// Its rows read as those of /proc/net/tcp and tcp6, so that switching
+// source changes no series.
+//
+// A walk lists the network namespace of the thread that opens it: the
+// agent's own, or another one entered for the open (which needs
+// CAP_SYS_ADMIN). Where that is refused, the namespace is read from its
+// /proc tables, with one warning.
+type bpfSource struct {
+	procRoot string
+	table    *bpftable.Table
+	self     uint64 // the agent's own network namespace
+	procfs   *procfsSource
+	warn     func(string)
+	warned   bool
+}
+
+// newBPFSource loads the iterator program, once. It reads the kernel's
+// own tables, so proc_root must be the kernel's proc, not a tree of files.
+func newBPFSource(procRoot string, procfs *procfsSource, warn func(string)) (*bpfSource, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(procRoot, &st); err != nil {
+		return nil, fmt.Errorf("proc root %q: %w", procRoot, &fs.PathError{Op: "statfs", Path: procRoot, Err: err})
+	}
+	if st.Type != unix.PROC_SUPER_MAGIC {
+		return nil, fmt.Errorf("the BPF iterator walks the kernel's own tables, and proc_root %q is not a proc file system", procRoot)
+	}
+	tb, err := bpftable.New()
+	if err != nil {
+		return nil, err
+	}
+	return &bpfSource{procRoot: procRoot, table: tb, self: threadNetNS(), procfs: procfs, warn: warn}, nil
+}
+
+func (*bpfSource) end() {}
+
+// read walks the table of a namespace once, for every table asked: each
+// row goes to the table of its family, and a family not asked is passed
+// over. Both tables are read as far as the walk went.
+func (b *bpfSource) read(ns namespace, tables []table, deadline time.Time, sink tableSink, out []tableResult) {
+	r, fallback, err := b.open(ns)
+	if fallback {
+		b.procfs.read(ns, tables, deadline, sink, out)
+		return
+	}
+	clear(out)
+	if err != nil {
+		out[0].err = err // once for the namespace
+		return
+	}
+	defer r.Close()
+	var index [2]int // of the table of AF_INET, AF_INET6 in tables; -1: not asked
+	index[0], index[1] = -1, -1
+	for i, tb := range tables {
+		index[b2i(tb.v6)] = i
+	}
+	cur := -1
+	rows := 0
+	read := readWhole
+	for r.Next() {
+		rows++
+		// A clock read per row would cost more than the row itself.
+		if rows%1024 == 0 && time.Now().After(deadline) {
+			read, err = readPartial, &deadlineError{path: "the BPF walk of the TCP table", rows: rows}
+			break
+		}
+		s := r.Socket()
+		v6 := b2i(s.Family == bpftable.AFInet6)
+		if index[v6] < 0 {
+			continue
+		}
+		if v6 != cur {
+			sink.enterTable(v6 == 1)
+			cur = v6
+		}
+		sink.row(sock{Socket: &s.Socket, cookie: s.Cookie})
+	}
+	if err == nil && r.Err() != nil {
+		read, err = readPartial, fmt.Errorf("the BPF walk of the TCP table: %w", r.Err())
+	}
+	for i := range tables {
+		out[i].read = read
+	}
+	out[0].err = err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// open starts the walk of a namespace: the agent's own, or another one
+// entered through the first of its processes that is still there. fallback
+// is set when the agent may not enter namespaces: the caller reads the
+// /proc tables instead.
+func (b *bpfSource) open(ns namespace) (r *bpftable.Reader, fallback bool, err error) {
+	if len(ns.pids) == 0 || ns.netns == b.self {
+		r, err := b.table.Open()
+		return r, false, err
+	}
+	for _, pid := range ns.pids {
+		path := filepath.Join(b.procRoot, strconv.Itoa(int(pid)), "ns", "net")
+		r, err := b.table.OpenNetNS(path)
+		switch {
+		case err == nil:
+			return r, false, nil
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
+			continue // that process is gone: the next one serves
+		case errors.Is(err, fs.ErrPermission):
+			if !b.warned {
+				b.warned = true
+				b.warn(fmt.Sprintf("source = \"bpf\": %v; reading the tables of the network namespaces other than the agent's from <proc_root>/<pid>/net/tcp* instead: grant CAP_SYS_ADMIN to walk them", err))
+			}
+			return nil, true, nil
+		default:
+			return nil, false, fmt.Errorf("reading network namespace %d: %w", ns.netns, err)
+		}
+	}
+	return nil, false, fmt.Errorf("reading network namespace %d: %w since the walk", ns.netns, errNamespaceGone)
+}
