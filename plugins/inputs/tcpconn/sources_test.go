@@ -3,7 +3,6 @@
 package tcpconn
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -198,7 +197,7 @@ func TestBPFSourceDeadline(t *testing.T) {
 	p.source.read(namespace{}, p.tables, time.Now().Add(-time.Second), &sink, res)
 	require.Equal(t, []tableResult{{readPartial, res[0].err}, {readPartial, nil}}, res)
 	var cut *deadlineError
-	require.True(t, errors.As(res[0].err, &cut), "%v", res[0].err)
+	require.ErrorAs(t, res[0].err, &cut)
 	require.Equal(t, "stopped reading the BPF walk of the TCP table after 1024 rows", cut.Error())
 	require.Less(t, sink.rows, 1024)
 
