@@ -322,6 +322,16 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 		require.NotZero(t, got.Cookie, "%+v: cookie", got)
 		e := got.TimerExpires
 		got.Slot, got.TimerExpires, got.Cookie = 0, 0, 0
+		if s1.Timer == 4 && got.Timeout == s1.Timeout+1 {
+			// A zero window probe in flight: icsk_probes_out (the
+			// timeout column) counts it when it is sent and is 0 again
+			// when its ACK comes. Both /proc reads can miss a probe the
+			// walk sees: about one run of this test in ten, on a host
+			// with 200k sockets, where a /proc read takes 0.3 s (seen
+			// as 0, 1, 0: the row of the loopback client that fills
+			// its peer's window).
+			got.Timeout = s1.Timeout
+		}
 		require.Equal(t, s1, got)
 		if e2 <= e1 {
 			require.True(t, e2 <= e && e <= e1, "%+v: timer expires in %d ticks, not between %d and %d", got, e, e1, e2)
