@@ -2,7 +2,10 @@
 
 package bpftable
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
 // errUnsupported is returned on platforms without BPF iterators.
 var errUnsupported = errors.New("bpf table: only Linux is supported")
@@ -17,6 +20,12 @@ func New() (*Table, error) { return nil, errUnsupported }
 // Open returns an error.
 func (*Table) Open() (*Reader, error) { return nil, errUnsupported }
 
+// Stream returns an error.
+func (*Table) Stream() (io.ReadCloser, error) { return nil, errUnsupported }
+
+// StreamNetNS returns an error.
+func (*Table) StreamNetNS(string) (io.ReadCloser, error) { return nil, errUnsupported }
+
 // OpenNetNS returns an error.
 func (*Table) OpenNetNS(string) (*Reader, error) { return nil, errUnsupported }
 
@@ -25,6 +34,12 @@ func (*Table) Close() error { return nil }
 
 // Reader reads one walk of the table. It is only implemented on Linux.
 type Reader struct{}
+
+// NewReader returns a reader that reads nothing.
+func NewReader(io.Reader) *Reader { return &Reader{} }
+
+// Reset does nothing.
+func (*Reader) Reset(io.Reader) {}
 
 // Next returns false.
 func (*Reader) Next() bool { return false }

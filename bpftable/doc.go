@@ -8,6 +8,9 @@
 // [Table.Open] then starts a new walk of the table, read with a
 // [Reader] whose [Reader.Next] and [Reader.Socket] yield the sockets one
 // by one, decoded into a reused [Socket] with no allocation per row.
+// [Table.Stream] gives a walk's records undecoded instead, for a reader
+// ([NewReader]) that takes them through a read-ahead of the caller's, so
+// that the kernel's walk and the decoding run on two cores.
 //
 // One walk gives both families, AF_INET and AF_INET6 sockets, in the order
 // the kernel keeps them: listening sockets first, then the established

@@ -32,11 +32,9 @@ func (c *chunks) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *chunks) Close() error { return nil }
-
 // readAll reads every socket of the stream parts, read by read.
 func readAll(parts [][]byte, err error) ([]Socket, error) {
-	r := &Reader{t: &Table{}, rd: &chunks{parts: parts, err: err}, buf: make([]byte, readBufSize)}
+	r := NewReader(&chunks{parts: parts, err: err})
 	var got []Socket
 	for r.Next() {
 		got = append(got, *r.Socket())
@@ -45,7 +43,7 @@ func readAll(parts [][]byte, err error) ([]Socket, error) {
 }
 
 // TestReaderStream: records cut across reads, EAGAIN between them, the
-// per-family slots, and the errors of a stream that is not whole.
+// per-family slots, Reset, and the errors of a stream that is not whole.
 func TestReaderStream(t *testing.T) {
 	v4 := Socket{Family: AFInet, Socket: parser.Socket{
 		Local: netip.MustParseAddrPort("127.0.0.1:1"), Remote: netip.MustParseAddrPort("0.0.0.0:0"), State: parser.Listen,
@@ -53,11 +51,11 @@ func TestReaderStream(t *testing.T) {
 	v6 := Socket{Family: AFInet6, Socket: parser.Socket{
 		Local: netip.MustParseAddrPort("[::1]:2"), Remote: netip.MustParseAddrPort("[::]:0"), State: parser.Listen,
 	}}
-	var stream []byte
+	var records []byte
 	for _, s := range []Socket{v4, v6, v4, v4, v6} {
-		stream = append(stream, record(recFull, s)...)
+		records = append(records, record(recFull, s)...)
 	}
-	whole := append(bytes.Clone(stream), record(recEnd, Socket{})...)
+	whole := append(bytes.Clone(records), record(recEnd, Socket{})...)
 
 	got, err := readAll([][]byte{whole[:100], whole[100:101], whole[101:]}, io.EOF)
 	require.NoError(t, err)
@@ -70,8 +68,8 @@ func TestReaderStream(t *testing.T) {
 	}
 	require.Equal(t, []uint64{0, 0, 1, 2, 1}, slots)
 
-	// EAGAIN and EINTR: read on.
-	r := &Reader{t: &Table{}, rd: &flaky{data: whole}, buf: make([]byte, readBufSize)}
+	// EAGAIN and EINTR from the iterator: read on.
+	r := NewReader(&stream{&flaky{data: whole}})
 	n := 0
 	for r.Next() {
 		n++
@@ -79,33 +77,52 @@ func TestReaderStream(t *testing.T) {
 	require.NoError(t, r.Err())
 	require.Equal(t, 5, n)
 
-	_, err = readAll([][]byte{stream}, io.EOF)
+	// Reset: a new walk, from the start, in the same buffer.
+	buf := &r.buf[0]
+	r.Reset(&chunks{parts: [][]byte{whole}, err: io.EOF})
+	n = 0
+	for r.Next() {
+		n++
+	}
+	require.NoError(t, r.Err())
+	require.Equal(t, 5, n)
+	require.Equal(t, uint64(1), r.Socket().Slot, "slots count from the start again")
+	require.Same(t, buf, &r.buf[0])
+	require.NoError(t, r.Close())
+	require.False(t, r.Next())
+	require.EqualError(t, r.Err(), "bpf table: reader is closed")
+
+	_, err = readAll([][]byte{records}, io.EOF)
 	require.EqualError(t, err, "bpf table: the tcp iterator ended without its end record (0 bytes left)")
 	_, err = readAll([][]byte{whole[:len(whole)-1]}, io.EOF)
 	require.EqualError(t, err, "bpf table: the tcp iterator ended without its end record (87 bytes left)")
 	_, err = readAll([][]byte{append(bytes.Clone(whole), 1, 2, 3)}, io.EOF)
 	require.EqualError(t, err, "bpf table: 3 bytes after the end record")
-	_, err = readAll([][]byte{stream[:recLen]}, unix.EIO)
+	_, err = readAll([][]byte{records[:recLen]}, unix.EIO)
 	require.ErrorIs(t, err, unix.EIO)
 	require.ErrorContains(t, err, "bpf table: reading the tcp iterator: ")
 }
 
-// flaky returns EAGAIN or EINTR before each read of data.
+// flaky returns EAGAIN, then EINTR, before each read of data.
 type flaky struct {
 	data []byte
-	odd  bool
+	i    int
 }
 
 func (f *flaky) Read(p []byte) (int, error) {
-	if f.odd = !f.odd; f.odd {
+	f.i++
+	switch f.i % 3 {
+	case 1:
 		return 0, unix.EAGAIN
+	case 2:
+		return 0, unix.EINTR
 	}
 	if len(f.data) == 0 {
 		return 0, io.EOF
 	}
 	n := copy(p, f.data[:min(len(f.data), 90)])
 	f.data = f.data[n:]
-	return n, unix.EINTR
+	return n, nil
 }
 
 func (f *flaky) Close() error { return nil }

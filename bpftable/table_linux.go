@@ -110,22 +110,11 @@ func (t *Table) Close() error {
 // calling thread, and returns its reader. The caller must close it; the
 // next Open then reuses its buffer.
 func (t *Table) Open() (*Reader, error) {
-	t.mu.Lock()
-	it, buf := t.iter, t.idle
-	t.idle = nil
-	t.mu.Unlock()
-	if it == nil {
-		return nil, errors.New("bpf table: table is closed")
-	}
-	rd, err := it.Open()
+	s, err := t.Stream()
 	if err != nil {
-		t.release(buf)
-		return nil, fmt.Errorf("bpf table: opening the tcp iterator: %w", err)
+		return nil, err
 	}
-	if buf == nil {
-		buf = make([]byte, readBufSize)
-	}
-	return &Reader{t: t, rd: rd, buf: buf}, nil
+	return t.reader(s), nil
 }
 
 // OpenNetNS is Open for the network namespace at path, such as
@@ -135,33 +124,87 @@ func (t *Table) Open() (*Reader, error) {
 // matches [os.ErrPermission] and says so. The calling goroutine's thread
 // is never moved.
 func (t *Table) OpenNetNS(path string) (*Reader, error) {
-	var r *Reader
+	s, err := t.StreamNetNS(path)
+	if err != nil {
+		return nil, err
+	}
+	return t.reader(s), nil
+}
+
+// Stream starts a walk as Open does, and returns the records as the
+// iterator writes them, for a [Reader] made by [NewReader]: a caller can
+// read them ahead on another goroutine, so that the kernel's walk and the
+// decoding of its records overlap. The caller must close it.
+func (t *Table) Stream() (io.ReadCloser, error) {
+	t.mu.Lock()
+	it := t.iter
+	t.mu.Unlock()
+	if it == nil {
+		return nil, errors.New("bpf table: table is closed")
+	}
+	rd, err := it.Open()
+	if err != nil {
+		return nil, fmt.Errorf("bpf table: opening the tcp iterator: %w", err)
+	}
+	return &stream{rd}, nil
+}
+
+// StreamNetNS is Stream for the network namespace at path, as OpenNetNS.
+func (t *Table) StreamNetNS(path string) (io.ReadCloser, error) {
+	var s io.ReadCloser
 	var openErr error
 	err := netns.Do(path, func() error {
-		r, openErr = t.Open()
+		s, openErr = t.Stream()
 		return openErr
 	})
 	switch {
 	case openErr != nil:
 		return nil, openErr
 	case err != nil:
-		if r != nil {
-			r.Close() // opened, but the thread could not go back
+		if s != nil {
+			s.Close() // opened, but the thread could not go back
 		}
 		return nil, fmt.Errorf("bpf table: network namespace %q: %w", path, err)
 	}
-	return r, nil
+	return s, nil
+}
+
+// reader returns a reader of s that closes it, with the buffer of the
+// last closed reader.
+func (t *Table) reader(s io.ReadCloser) *Reader {
+	t.mu.Lock()
+	buf := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	if buf == nil {
+		buf = make([]byte, readBufSize)
+	}
+	return &Reader{t: t, src: s, closer: s, buf: buf}
 }
 
 // release keeps buf for the next Open.
 func (t *Table) release(buf []byte) {
-	if buf == nil {
-		return
-	}
 	t.mu.Lock()
 	t.idle = buf
 	t.mu.Unlock()
 }
+
+// stream is the iterator's output. A read may fail with EAGAIN, when the
+// kernel passed over many sockets without output, or EINTR, when a signal
+// came: both mean read on.
+type stream struct{ rd io.ReadCloser }
+
+func (s *stream) Read(p []byte) (int, error) {
+	for {
+		n, err := s.rd.Read(p)
+		if n == 0 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (s *stream) Close() error { return s.rd.Close() }
 
 // errClosed is the error of a reader used after Close.
 var errClosed = errors.New("bpf table: reader is closed")
@@ -169,8 +212,9 @@ var errClosed = errors.New("bpf table: reader is closed")
 // Reader reads one walk of the table: call Next until it returns false,
 // then Err, then Close.
 type Reader struct {
-	t      *Table
-	rd     io.ReadCloser
+	t      *Table    // of Open, which takes the buffer back at Close; nil from NewReader
+	src    io.Reader // the records; nil once closed
+	closer io.Closer // the stream Open made, closed by Close
 	buf    []byte
 	off, n int // the records not yet decoded are buf[off:n]
 	end    bool
@@ -180,11 +224,29 @@ type Reader struct {
 	rows   int
 }
 
+// NewReader returns a reader of the records of src: a [Table.Stream], or
+// a reader of one, such as a read-ahead. Its Close does not close src.
+func NewReader(src io.Reader) *Reader {
+	r := &Reader{buf: make([]byte, readBufSize)}
+	r.Reset(src)
+	return r
+}
+
+// Reset makes r read a new walk from src, keeping its buffer: one Reader
+// serves walk after walk without allocating.
+func (r *Reader) Reset(src io.Reader) {
+	if r.buf == nil {
+		r.buf = make([]byte, readBufSize)
+	}
+	buf := r.buf
+	*r = Reader{src: src, buf: buf}
+}
+
 // Next decodes the next socket, which [Reader.Socket] then returns. It
 // returns false at the end of the walk or on an error, which [Reader.Err]
 // returns.
 func (r *Reader) Next() bool {
-	if r.rd == nil && r.err == nil {
+	if r.src == nil && r.err == nil {
 		r.err = errClosed
 	}
 	for r.err == nil && !r.end {
@@ -221,22 +283,14 @@ func (r *Reader) Next() bool {
 func (r *Reader) fill() {
 	r.n = copy(r.buf, r.buf[r.off:r.n])
 	r.off = 0
-	for {
-		m, err := r.rd.Read(r.buf[r.n:])
-		r.n += m
-		switch {
-		case err == nil || m > 0:
-			return
-		case errors.Is(err, io.EOF):
-			r.err = fmt.Errorf("bpf table: the tcp iterator ended without its end record (%d bytes left)", r.n)
-			return
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-			// A signal came, or the kernel passed over many
-			// sockets in one read: read on.
-		default:
-			r.err = fmt.Errorf("bpf table: reading the tcp iterator: %w", err)
-			return
-		}
+	m, err := r.src.Read(r.buf[r.n:])
+	r.n += m
+	switch {
+	case m > 0 || err == nil:
+	case errors.Is(err, io.EOF):
+		r.err = fmt.Errorf("bpf table: the tcp iterator ended without its end record (%d bytes left)", r.n)
+	default:
+		r.err = fmt.Errorf("bpf table: reading the tcp iterator: %w", err)
 	}
 }
 
@@ -248,16 +302,23 @@ func (r *Reader) Socket() *Socket { return &r.socket }
 // an error saying so if the reader was closed before the end.
 func (r *Reader) Err() error { return r.err }
 
-// Close ends the walk and releases its iterator; a walk may end before
-// Next returns false. Then Next returns false; Close again does nothing.
+// Close ends the walk and releases its iterator, if Open made it; a walk
+// may end before Next returns false. Then Next returns false; Close again
+// does nothing.
 func (r *Reader) Close() error {
-	if r.rd == nil {
+	if r.src == nil {
 		return nil
 	}
-	err := r.rd.Close()
-	r.rd = nil
-	r.t.release(r.buf)
-	r.buf, r.off, r.n = nil, 0, 0
+	var err error
+	if r.closer != nil {
+		err = r.closer.Close()
+	}
+	r.src, r.closer = nil, nil
+	if r.t != nil {
+		r.t.release(r.buf)
+		r.buf = nil
+	}
+	r.off, r.n = 0, 0
 	if r.err == nil && !r.end {
 		r.err = errClosed
 	}
