@@ -5,6 +5,7 @@ package tcpconn
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,11 @@ import (
 // Its rows read as those of /proc/net/tcp and tcp6, so that switching
 // source changes no series.
 //
+// The iterator's records are read ahead on another goroutine, as the text
+// tables and the dumps are: the kernel's walk and the join then run on two
+// cores (at 200k sockets, tcpconn -once with both BPF iterators took
+// 0.59 s without, 0.45 s with: medians of 8 alternating runs).
+//
 // A walk lists the network namespace of the thread that opens it: the
 // agent's own, or another one entered for the open (which needs
 // CAP_SYS_ADMIN). Where that is refused, the namespace is read from its
@@ -29,6 +35,8 @@ import (
 type bpfSource struct {
 	procRoot string
 	table    *bpftable.Table
+	reader   *bpftable.Reader
+	ahead    *readAhead
 	self     uint64 // the agent's own network namespace
 	procfs   *procfsSource
 	warn     func(string)
@@ -49,7 +57,10 @@ func newBPFSource(procRoot string, procfs *procfsSource, warn func(string)) (*bp
 	if err != nil {
 		return nil, err
 	}
-	return &bpfSource{procRoot: procRoot, table: tb, self: threadNetNS(), procfs: procfs, warn: warn}, nil
+	return &bpfSource{
+		procRoot: procRoot, table: tb, reader: bpftable.NewReader(nil), ahead: newReadAhead(3, 1<<20),
+		self: threadNetNS(), procfs: procfs, warn: warn,
+	}, nil
 }
 
 func (*bpfSource) end() {}
@@ -58,7 +69,7 @@ func (*bpfSource) end() {}
 // row goes to the table of its family, and a family not asked is passed
 // over. Both tables are read as far as the walk went.
 func (b *bpfSource) read(ns namespace, tables []table, deadline time.Time, sink tableSink, out []tableResult) {
-	r, fallback, err := b.open(ns)
+	stream, fallback, err := b.open(ns)
 	if fallback {
 		b.procfs.read(ns, tables, deadline, sink, out)
 		return
@@ -68,7 +79,12 @@ func (b *bpfSource) read(ns namespace, tables []table, deadline time.Time, sink 
 		out[0].err = err // once for the namespace
 		return
 	}
-	defer r.Close()
+	defer stream.Close()
+	b.ahead.start(stream)
+	defer b.ahead.end() // before the stream closes
+	r := b.reader
+	r.Reset(b.ahead)
+	defer r.Reset(nil)
 	var index [2]int // of the table of AF_INET, AF_INET6 in tables; -1: not asked
 	index[0], index[1] = -1, -1
 	for i, tb := range tables {
@@ -115,17 +131,17 @@ func b2i(b bool) int {
 // entered through the first of its processes that is still there. fallback
 // is set when the agent may not enter namespaces: the caller reads the
 // /proc tables instead.
-func (b *bpfSource) open(ns namespace) (r *bpftable.Reader, fallback bool, err error) {
+func (b *bpfSource) open(ns namespace) (stream io.ReadCloser, fallback bool, err error) {
 	if len(ns.pids) == 0 || ns.netns == b.self {
-		r, err := b.table.Open()
-		return r, false, err
+		s, err := b.table.Stream()
+		return s, false, err
 	}
 	for _, pid := range ns.pids {
 		path := filepath.Join(b.procRoot, strconv.Itoa(int(pid)), "ns", "net")
-		r, err := b.table.OpenNetNS(path)
+		s, err := b.table.StreamNetNS(path)
 		switch {
 		case err == nil:
-			return r, false, nil
+			return s, false, nil
 		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
 			continue // that process is gone: the next one serves
 		case errors.Is(err, fs.ErrPermission):
