@@ -74,7 +74,7 @@ func (j *join) begin(acc telegraf.Accumulator, walk *resolver.Table, now time.Ti
 	j.out.begin(acc, now)
 	j.walk = walk
 	j.facts.reset(walk)
-	j.tracker.begin(now)
+	j.tracker.begin(now, len(walk.Owners))
 	words := (len(walk.Owners) + 63) / 64
 	j.emitted = resize(j.emitted, words)
 	j.containers = resize(j.containers, len(walk.Procs))
