@@ -80,7 +80,7 @@ func BenchmarkRead(b *testing.B) {
 
 	bpf := func() int { return readTable(b, tb, nil) }
 	// The same without the socket cookie: what the cookie costs.
-	plain := loadTableWith(b, func() (*Table, error) { return newTable(false) })
+	plain := loadTableWith(b, func() (*Table, error) { return newTable(nil, false) })
 	bpfPlain := func() int { return readTable(b, plain, nil) }
 	pr := parser.NewReader(nil)
 	procfs := func() int {

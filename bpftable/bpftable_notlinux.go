@@ -5,6 +5,8 @@ package bpftable
 import (
 	"errors"
 	"io"
+
+	"github.com/cilium/ebpf/btf"
 )
 
 // errUnsupported is returned on platforms without BPF iterators.
@@ -16,6 +18,9 @@ type Table struct{}
 
 // New returns an error: the bpf table is only implemented on Linux.
 func New() (*Table, error) { return nil, errUnsupported }
+
+// NewWithBTF returns an error.
+func NewWithBTF(*btf.Cache) (*Table, error) { return nil, errUnsupported }
 
 // Open returns an error.
 func (*Table) Open() (*Reader, error) { return nil, errUnsupported }

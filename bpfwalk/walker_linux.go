@@ -55,8 +55,11 @@ func New(opts Options) (*Walker, error) {
 	if err := checkProcRoot(opts.ProcRoot); err != nil {
 		return nil, err
 	}
-	// The kernel's BTF, parsed once for the check and the load.
-	cache := btf.NewCache()
+	// The kernel's BTF, parsed once for the check and the loads.
+	cache := opts.BTF
+	if cache == nil {
+		cache = btf.NewCache()
+	}
 	if err := iterator.CheckKernel(cache); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcpconn/telegraf-tcpconn/bpftable"
@@ -45,7 +46,7 @@ type bpfSource struct {
 
 // newBPFSource loads the iterator program, once. It reads the kernel's
 // own tables, so proc_root must be the kernel's proc, not a tree of files.
-func newBPFSource(procRoot string, procfs *procfsSource, warn func(string)) (*bpfSource, error) {
+func newBPFSource(procRoot string, kernelBTF *btf.Cache, procfs *procfsSource, warn func(string)) (*bpfSource, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(procRoot, &st); err != nil {
 		return nil, fmt.Errorf("proc root %q: %w", procRoot, &fs.PathError{Op: "statfs", Path: procRoot, Err: err})
@@ -53,7 +54,7 @@ func newBPFSource(procRoot string, procfs *procfsSource, warn func(string)) (*bp
 	if st.Type != unix.PROC_SUPER_MAGIC {
 		return nil, fmt.Errorf("the BPF iterator walks the kernel's own tables, and proc_root %q is not a proc file system", procRoot)
 	}
-	tb, err := bpftable.New()
+	tb, err := bpftable.NewWithBTF(kernelBTF)
 	if err != nil {
 		return nil, err
 	}

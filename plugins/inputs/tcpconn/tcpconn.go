@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/filter"
 	"github.com/influxdata/telegraf/plugins/inputs"
@@ -148,11 +149,14 @@ func (t *TCPConn) Init() error {
 	if w := t.hostNamespaceWarning(); w != "" {
 		t.Log.Warn(w)
 	}
-	if err := t.initWalker(opts); err != nil {
+	// The kernel's BTF, parsed at most once for both BPF programs, and
+	// dropped after Init: it is tens of MiB of heap.
+	kernelBTF := btf.NewCache()
+	if err := t.initWalker(opts, kernelBTF); err != nil {
 		return err
 	}
 	t.procfs = newProcfsSource(t.ProcRoot)
-	if err := t.initSource(states); err != nil {
+	if err := t.initSource(states, kernelBTF); err != nil {
 		return err
 	}
 	t.read = make(map[tableKey]bool)
@@ -160,7 +164,7 @@ func (t *TCPConn) Init() error {
 }
 
 // initSource sets up the table source of source.
-func (t *TCPConn) initSource(states *[256]bool) error {
+func (t *TCPConn) initSource(states *[256]bool, kernelBTF *btf.Cache) error {
 	t.sourceName = t.Source
 	switch t.Source {
 	case "procfs":
@@ -192,7 +196,7 @@ func (t *TCPConn) initSource(states *[256]bool) error {
 		if t.TCPInfo {
 			return errors.New(`config option "tcp_info": the BPF iterator's rows carry no tcp_info; set source = "netlink"`)
 		}
-		b, err := newBPFSource(t.ProcRoot, t.procfs, func(w string) { t.Log.Warn(w) })
+		b, err := newBPFSource(t.ProcRoot, kernelBTF, t.procfs, func(w string) { t.Log.Warn(w) })
 		if err != nil {
 			return fmt.Errorf("config option \"source\": %w; source = \"procfs\" reads the text tables", err)
 		}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/tcpconn/telegraf-tcpconn/bpfwalk"
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
 )
@@ -26,7 +28,7 @@ type walker interface {
 // pid namespace, not hidden by hidepid (bpfwalk checks these), and an agent
 // that the /proc walk would not deny any process, as BPF would not. The
 // debug line of each gather names the walk that ran.
-func (t *TCPConn) initWalker(opts resolver.Options) error {
+func (t *TCPConn) initWalker(opts resolver.Options, kernelBTF *btf.Cache) error {
 	procWalk := func() error {
 		r, err := resolver.New(opts)
 		if err != nil {
@@ -36,7 +38,7 @@ func (t *TCPConn) initWalker(opts resolver.Options) error {
 		return nil
 	}
 	bpfWalk := func() error {
-		w, err := bpfwalk.New(bpfwalk.Options{ProcRoot: opts.ProcRoot, Cgroup: opts.Cgroup, Match: opts.Match})
+		w, err := bpfwalk.New(bpfwalk.Options{ProcRoot: opts.ProcRoot, Cgroup: opts.Cgroup, Match: opts.Match, BTF: kernelBTF})
 		if err != nil {
 			return err
 		}
