@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcpconn/telegraf-tcpconn/internal/netns"
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 	"github.com/tcpconn/telegraf-tcpconn/parser"
 )
 
@@ -93,19 +94,7 @@ func TestOpenNetNS(t *testing.T) {
 		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
 	}
 	tb := loadTable(t)
-	path := t.TempDir() + "/net"
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
-	}()
-	require.NoError(t, <-errc)
-	t.Cleanup(func() { _ = unix.Unmount(path, unix.MNT_DETACH) })
+	path := testchild.NewNetNS(t)
 
 	// A listener in it, made there with the same machinery.
 	var fd int

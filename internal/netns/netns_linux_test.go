@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcpconn/telegraf-tcpconn/internal/testchild"
 )
 
 // TestDo runs a function in a namespace of its own and finds it there,
@@ -15,7 +17,8 @@ func TestDo(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
 	}
-	path, ino := newNetNS(t)
+	path := testchild.NewNetNS(t)
+	ino := netnsIno(t, path)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	before := netnsIno(t, "/proc/thread-self/ns/net")
@@ -53,26 +56,6 @@ func TestDoErrors(t *testing.T) {
 			require.False(t, called, "fn runs only inside the namespace")
 		})
 	}
-}
-
-// newNetNS makes a network namespace held by a bind of a thread's
-// namespace file, and returns its path and inode.
-func newNetNS(t *testing.T) (string, uint64) {
-	t.Helper()
-	path := t.TempDir() + "/net"
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
-	}()
-	require.NoError(t, <-errc)
-	t.Cleanup(func() { _ = unix.Unmount(path, unix.MNT_DETACH) })
-	return path, netnsIno(t, path)
 }
 
 func netnsIno(t *testing.T, path string) uint64 {

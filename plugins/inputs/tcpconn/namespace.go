@@ -4,9 +4,12 @@ package tcpconn
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 
 	"github.com/tcpconn/telegraf-tcpconn/resolver"
@@ -42,6 +45,29 @@ func (t *TCPConn) namespaces(owners *resolver.Table) []namespace {
 	}
 	slices.SortFunc(out, func(a, b namespace) int { return cmp.Compare(a.netns, b.netns) })
 	return out
+}
+
+// enterNamespace calls open with <proc_root>/<pid>/ns/net of the first
+// process of ns that is still there, for the sources that read another
+// namespace from inside it. denied is open's error when the agent may not
+// enter namespaces (CAP_SYS_ADMIN): the caller reads the /proc tables
+// instead. A process that exited since the walk is normal: the next one
+// serves.
+func enterNamespace(procRoot string, ns namespace, open func(path string) error) (denied, err error) {
+	for _, pid := range ns.pids {
+		err := open(filepath.Join(procRoot, strconv.Itoa(int(pid)), "ns", "net"))
+		switch {
+		case err == nil:
+			return nil, nil
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
+			continue
+		case errors.Is(err, fs.ErrPermission):
+			return err, nil
+		default:
+			return nil, fmt.Errorf("reading network namespace %d: %w", ns.netns, err)
+		}
+	}
+	return nil, fmt.Errorf("reading network namespace %d: %w since the walk", ns.netns, errNamespaceGone)
 }
 
 // selfNetNS is the namespace of proc_root/net, the reader's own.

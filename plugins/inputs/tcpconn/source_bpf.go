@@ -3,13 +3,9 @@
 package tcpconn
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/btf"
@@ -137,23 +133,19 @@ func (b *bpfSource) open(ns namespace) (stream io.ReadCloser, fallback bool, err
 		s, err := b.table.Stream()
 		return s, false, err
 	}
-	for _, pid := range ns.pids {
-		path := filepath.Join(b.procRoot, strconv.Itoa(int(pid)), "ns", "net")
-		s, err := b.table.StreamNetNS(path)
-		switch {
-		case err == nil:
-			return s, false, nil
-		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
-			continue // that process is gone: the next one serves
-		case errors.Is(err, fs.ErrPermission):
-			if !b.warned {
-				b.warned = true
-				b.warn(fmt.Sprintf("source = \"bpf\": %v; reading the tables of the network namespaces other than the agent's from <proc_root>/<pid>/net/tcp* instead: grant CAP_SYS_ADMIN to walk them", err))
-			}
-			return nil, true, nil
-		default:
-			return nil, false, fmt.Errorf("reading network namespace %d: %w", ns.netns, err)
+	denied, err := enterNamespace(b.procRoot, ns, func(path string) (err error) {
+		stream, err = b.table.StreamNetNS(path)
+		return err
+	})
+	switch {
+	case denied != nil:
+		if !b.warned {
+			b.warned = true
+			b.warn(fmt.Sprintf("source = \"bpf\": %v; reading the tables of the network namespaces other than the agent's from <proc_root>/<pid>/net/tcp* instead: grant CAP_SYS_ADMIN to walk them", denied))
 		}
+		return nil, true, nil
+	case err != nil:
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("reading network namespace %d: %w since the walk", ns.netns, errNamespaceGone)
+	return stream, false, nil
 }

@@ -3,12 +3,7 @@
 package tcpconn
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/tcpconn/telegraf-tcpconn/parser"
@@ -143,26 +138,22 @@ func (n *netlinkSource) connFor(ns namespace) (conn *sockdiag.Conn, fallback boo
 		return n.conn, false, nil
 	}
 	n.end()
-	for _, pid := range ns.pids {
-		path := filepath.Join(n.procRoot, strconv.Itoa(int(pid)), "ns", "net")
-		c, err := sockdiag.DialNetNS(path)
-		switch {
-		case err == nil:
-			n.conn, n.ns = c, ns.netns
-			return c, false, nil
-		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH):
-			continue // that process is gone: the next one serves
-		case errors.Is(err, fs.ErrPermission):
-			if !n.warned {
-				n.warned = true
-				n.warn(fmt.Sprintf("source = \"netlink\": %v; reading the tables of the network namespaces other than the agent's from <proc_root>/<pid>/net/tcp* instead: grant CAP_SYS_ADMIN to dump them", err))
-			}
-			return nil, true, nil
-		default:
-			return nil, false, fmt.Errorf("reading network namespace %d: %w", ns.netns, err)
+	denied, err := enterNamespace(n.procRoot, ns, func(path string) (err error) {
+		n.conn, err = sockdiag.DialNetNS(path)
+		return err
+	})
+	switch {
+	case denied != nil:
+		if !n.warned {
+			n.warned = true
+			n.warn(fmt.Sprintf("source = \"netlink\": %v; reading the tables of the network namespaces other than the agent's from <proc_root>/<pid>/net/tcp* instead: grant CAP_SYS_ADMIN to dump them", denied))
 		}
+		return nil, true, nil
+	case err != nil:
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("reading network namespace %d: %w since the walk", ns.netns, errNamespaceGone)
+	n.ns = ns.netns
+	return n.conn, false, nil
 }
 
 // end closes the netlink socket of another namespace, if one is open.
