@@ -98,13 +98,13 @@ func TestSourceNamespaces(t *testing.T) {
 	}
 }
 
-// TestBPFWalkCapabilities runs owner_walk = "bpf" as uid 65534 with only
-// CAP_BPF and CAP_PERFMON: the ambient capabilities of
-// examples/systemd/tcpconn-bpf.conf, as systemd grants them, and the same
-// as file capabilities. The iterator sees root's listener, with its pid and
-// fd, which the /proc walk could not. Without them the gather fails at
-// start, naming them; and "auto" takes the /proc walk, saying why at debug
-// level.
+// TestBPFWalkCapabilities runs owner_walk = "bpf", alone and with
+// source = "bpf", as uid 65534 with only CAP_BPF and CAP_PERFMON: the
+// ambient capabilities of examples/systemd/tcpconn-bpf.conf, as systemd
+// grants them, and the same as file capabilities. The iterator sees root's
+// listener, with its pid and fd, which the /proc walk could not. Without
+// them the gather fails at start, naming them, for either program; and
+// "auto" takes the /proc walk, saying why at debug level.
 func TestBPFWalkCapabilities(t *testing.T) {
 	p := setupPrivileged(t)
 	names := dropInFileCapabilities(t, "tcpconn-bpf.conf")
@@ -115,6 +115,7 @@ func TestBPFWalkCapabilities(t *testing.T) {
 		missing(t, "setting file capabilities on %s: %v (the file system needs security extended attributes)", exe, err)
 	}
 	bpf := p.writeOptions(t, "bpf.conf", `owner_walk = "bpf"`)
+	both := p.writeOptions(t, "bpf-bpf.conf", `owner_walk = "bpf"`, `source = "bpf"`)
 	for _, run := range []struct {
 		what, exe string
 		caps      []uintptr
@@ -122,16 +123,22 @@ func TestBPFWalkCapabilities(t *testing.T) {
 		{"the drop-in's ambient capabilities", p.tcpconn, capabilities(t, names...)},
 		{"file capabilities", exe, nil},
 	} {
-		g := runOnce(t, run.exe, bpf, asNobody(nil, run.caps))
-		require.Equal(t, 0, g.status, "%s:\n%s", run.what, g.stderr)
-		g.requireOwned(t, p.root, "root's listener, by the BPF walk, with "+run.what)
-		g.requireOwned(t, p.nobody, "the listener of uid 65534, with "+run.what)
+		for _, conf := range []string{bpf, both} {
+			g := runOnce(t, run.exe, conf, asNobody(nil, run.caps))
+			require.Equal(t, 0, g.status, "%s, %s:\n%s", run.what, conf, g.stderr)
+			g.requireOwned(t, p.root, "root's listener, by the BPF walk, with "+run.what+", "+conf)
+			g.requireOwned(t, p.nobody, "the listener of uid 65534, with "+run.what+", "+conf)
+		}
 	}
 
 	g := runOnce(t, p.tcpconn, bpf, asNobody(nil, nil))
 	require.Equal(t, 1, g.status, "Init fails:\n%s", g.stderr)
 	require.Contains(t, g.stderr, `config option "owner_walk"`)
 	require.Contains(t, g.stderr, "CAP_BPF and CAP_PERFMON")
+	table := p.writeOptions(t, "table.conf", `owner_walk = "procfs"`, `source = "bpf"`)
+	g = runOnce(t, p.tcpconn, table, asNobody(nil, nil))
+	require.Equal(t, 1, g.status, "Init fails:\n%s", g.stderr)
+	require.Contains(t, g.stderr, `config option "source": bpf table: loading the tcp iterator needs CAP_BPF and CAP_PERFMON (or root)`)
 
 	auto := p.writeOptions(t, "auto.conf", `owner_walk = "auto"`)
 	cmd := exec.Command(p.tcpconn, "-once", "-debug", "-config", auto)
