@@ -23,67 +23,57 @@ func TestNetNS(t *testing.T) {
 		t.Skip("unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN: run as root")
 	}
 	tb := loadTable(t)
-	type result struct {
+	path := testchild.NewNetNS(t)
+	var (
 		rows  []Socket
 		inode uint64
 		port  uint16
-		err   error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread ends with this goroutine, in its
-		// own network namespace.
-		runtime.LockOSThread()
-		var res result
-		defer func() { ch <- res }()
-		if res.err = unix.Unshare(unix.CLONE_NEWNET); res.err != nil {
-			return
-		}
+	)
+	// On a thread that joins the namespace, and goes back.
+	require.NoError(t, netns.Do(path, func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if res.err = err; err != nil {
-			return
+		if err != nil {
+			return err
 		}
 		defer unix.Close(fd)
-		if res.err = unix.Bind(fd, &unix.SockaddrInet4{}); res.err != nil {
-			return
+		if err := unix.Bind(fd, &unix.SockaddrInet4{}); err != nil {
+			return err
 		}
-		if res.err = unix.Listen(fd, 1); res.err != nil {
-			return
+		if err := unix.Listen(fd, 1); err != nil {
+			return err
 		}
 		sa, err := unix.Getsockname(fd)
-		if res.err = err; err != nil {
-			return
+		if err != nil {
+			return err
 		}
-		res.port = uint16(sa.(*unix.SockaddrInet4).Port)
+		port = uint16(sa.(*unix.SockaddrInet4).Port)
 		var st unix.Stat_t
-		if res.err = unix.Fstat(fd, &st); res.err != nil {
-			return
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
 		}
-		res.inode = st.Ino
+		inode = st.Ino
 		r, err := tb.Open()
-		if res.err = err; err != nil {
-			return
+		if err != nil {
+			return err
 		}
 		defer r.Close()
 		for r.Next() {
-			res.rows = append(res.rows, *r.Socket())
+			rows = append(rows, *r.Socket())
 		}
-		res.err = r.Err()
-	}()
-	res := <-ch
-	require.NoError(t, res.err)
-	require.Len(t, res.rows, 1)
-	require.NotZero(t, res.rows[0].Cookie)
-	res.rows[0].Cookie = 0
+		return r.Err()
+	}))
+	require.Len(t, rows, 1)
+	require.NotZero(t, rows[0].Cookie)
+	rows[0].Cookie = 0
 	require.Equal(t, []Socket{{Family: AFInet, Socket: parser.Socket{
-		Local:  netip.AddrPortFrom(netip.IPv4Unspecified(), res.port),
+		Local:  netip.AddrPortFrom(netip.IPv4Unspecified(), port),
 		Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0),
 		State:  parser.Listen,
-		Inode:  res.inode,
-	}}}, res.rows, "the new namespace's one socket")
+		Inode:  inode,
+	}}}, rows, "the new namespace's one socket")
 
 	readTable(t, tb, func(s *Socket) {
-		require.NotEqual(t, res.inode, s.Inode, "the other namespace's listener, in ours")
+		require.NotEqual(t, inode, s.Inode, "the other namespace's listener, in ours")
 	})
 }
 

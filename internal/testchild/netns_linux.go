@@ -1,6 +1,7 @@
 package testchild
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,12 +21,32 @@ func NewNetNS(t testing.TB) string {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		// The thread goes back to its namespace: a locked goroutine that
+		// ended in another one would leave its thread there, and if that
+		// is the main thread, which the runtime never ends, the
+		// process's /proc/self/net with it (every later read of
+		// /proc/net/tcp in the test binary would list the empty
+		// namespace: seen with -count 3).
+		runtime.LockOSThread()
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
-		errc <- unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+		defer unix.Close(self)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		err = unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+		if back := unix.Setns(self, unix.CLONE_NEWNET); back != nil {
+			errc <- errors.Join(err, back) // stays locked: the runtime ends the thread, if it can
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		t.Fatalf("a network namespace of the test's: %v", err)
