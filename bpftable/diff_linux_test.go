@@ -275,6 +275,12 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
+// identity is what names a socket, its state and its owner: s without the
+// fields that move while it lives.
+func identity(s Socket) Socket {
+	return Socket{Family: s.Family, Socket: parser.Socket{Local: s.Local, Remote: s.Remote, State: s.State, UID: s.UID, Inode: s.Inode}}
+}
+
 // kind is what TestDifferential checks that it covered.
 type kind struct {
 	family uint8
@@ -332,8 +338,18 @@ func differential(t *testing.T, tb *Table, ours map[uint16]bool, uid uint32, cov
 			// its peer's window).
 			got.Timeout = s1.Timeout
 		}
+		if !mine {
+			// Another process's socket: its queues, timers and counters
+			// can move and come back between the two /proc reads (a
+			// busy listener's accept queue was 0, 9, 0 in one run, with
+			// other packages' tests beside this one). Which socket it
+			// is, and its state and owner, must be the same; every
+			// field is checked on ours, which the test holds still and
+			// which cover every kind.
+			s1, got = identity(s1), identity(got)
+		}
 		require.Equal(t, s1, got)
-		if e2 <= e1 {
+		if mine && e2 <= e1 {
 			require.True(t, e2 <= e && e <= e1, "%+v: timer expires in %d ticks, not between %d and %d", got, e, e1, e2)
 		}
 		if mine {
