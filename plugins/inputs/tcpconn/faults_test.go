@@ -70,6 +70,9 @@ type faultPlan struct {
 type faultGathers struct {
 	Metrics [3]string
 	Errors  [3][]string
+	// Kills says, for each kill of KillAt, what the walk waited for: a
+	// failure's report of how the process ended.
+	Kills []string
 }
 
 // gatherFaults is the gatherer: gather, say so, wait for the parent to make
@@ -91,30 +94,40 @@ func gatherFaults() {
 	p.Timeout = config.Duration(plan.Timeout)
 	p.Log = testutil.Logger{Quiet: true}
 	var faulty bool
+	var out faultGathers
+	gathering := 0
 	p.beforeWalk = func(name string) {
 		switch {
 		case !faulty:
 		case name == plan.SlowAt:
 			time.Sleep(plan.Timeout + 100*time.Millisecond)
 		case name == plan.KillAt:
-			_ = syscall.Kill(plan.KillPID, syscall.SIGKILL)
+			killErr := syscall.Kill(plan.KillPID, syscall.SIGKILL)
 			// Until the kernel has closed its files: once its last thread
 			// has exited, only the zombie leader is left.
+			polls, ended := 0, "not within 5 s"
 			for range 500 {
+				polls++
 				tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", plan.KillPID))
 				stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", plan.KillPID))
-				if err != nil || len(tasks) == 1 && bytes.Contains(stat, []byte(") Z ")) {
+				if err != nil {
+					ended = fmt.Sprintf("gone (%v)", err)
+					break
+				}
+				if len(tasks) == 1 && bytes.Contains(stat, []byte(") Z ")) {
+					ended = "a zombie"
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
+			out.Kills = append(out.Kills, fmt.Sprintf("gather %d: killed %s %d (kill: %v), %s after %d polls", gathering, name, plan.KillPID, killErr, ended, polls))
 		}
 	}
 	if err := p.Init(); err != nil {
 		fail(err)
 	}
-	var out faultGathers
 	gather := func(i int) {
+		gathering = i
 		var acc testutil.Accumulator
 		if err := p.Gather(&acc); err != nil {
 			acc.AddError(err)
@@ -679,9 +692,10 @@ func TestFaultExitMidWalk(t *testing.T) {
 			out := runFaults(t, exe, true, plan, nil)
 
 			require.Contains(t, out.Metrics[0], fmt.Sprintf(`pid="%d",process_name="fm-parent"`, parent))
+			t.Logf("the kills: %q", out.Kills)
 			for g := 1; g <= 2; g++ {
 				require.Contains(t, out.Metrics[g], fmt.Sprintf(`pid="%d",process_name="fm-heir"`, heir), "the heir holds the listener")
-				require.NotContains(t, out.Metrics[g], `process_name="fm-parent"`)
+				require.NotContains(t, out.Metrics[g], `process_name="fm-parent"`, "gather %d; the kills: %q", g, out.Kills)
 				for line := range strings.Lines(out.Metrics[g]) {
 					require.False(t, strings.HasPrefix(line, measurementEvent+","), "an event: %s", line)
 				}
