@@ -47,10 +47,8 @@ func NewWithBTF(cache *btf.Cache) (*Table, error) { return newTable(cache, true)
 
 // newTable is New, with the cookie if cookie and the kernel allows it.
 func newTable(cache *btf.Cache, cookie bool) (*Table, error) {
-	if cache == nil {
-		cache = btf.NewCache()
-	}
-	if err := iterator.CheckKernel(cache); err != nil {
+	cache, err := iterator.CheckKernel(cache)
+	if err != nil {
 		return nil, err
 	}
 	spec, err := loadTcpIter()

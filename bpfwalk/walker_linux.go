@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -56,11 +55,8 @@ func New(opts Options) (*Walker, error) {
 		return nil, err
 	}
 	// The kernel's BTF, parsed once for the check and the loads.
-	cache := opts.BTF
-	if cache == nil {
-		cache = btf.NewCache()
-	}
-	if err := iterator.CheckKernel(cache); err != nil {
+	cache, err := iterator.CheckKernel(opts.BTF)
+	if err != nil {
 		return nil, err
 	}
 	spec, err := loadTaskFile()

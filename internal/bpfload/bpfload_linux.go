@@ -23,21 +23,26 @@ type Iterator struct {
 
 // CheckKernel checks for the kernel's BTF and the iterator in it (its
 // function bpf_iter_<Name>), so that their absence has a message of its
-// own; both wrap errors.ErrUnsupported.
-func (it Iterator) CheckKernel(cache *btf.Cache) error {
+// own; both wrap errors.ErrUnsupported. It returns cache, or a new one if
+// cache is nil: the kernel's BTF parsed for the check, which the load then
+// takes, and which several loads can share.
+func (it Iterator) CheckKernel(cache *btf.Cache) (*btf.Cache, error) {
+	if cache == nil {
+		cache = btf.NewCache()
+	}
 	const path = "/sys/kernel/btf/vmlinux"
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", it.Prefix, err, errors.ErrUnsupported)
+		return nil, fmt.Errorf("%s: no kernel BTF (%w): the kernel needs CONFIG_DEBUG_INFO_BTF: %w", it.Prefix, err, errors.ErrUnsupported)
 	}
 	spec, err := cache.Kernel()
 	if err != nil {
-		return fmt.Errorf("%s: reading the kernel BTF %s: %w", it.Prefix, path, err)
+		return nil, fmt.Errorf("%s: reading the kernel BTF %s: %w", it.Prefix, path, err)
 	}
 	var fn *btf.Func
 	if err := spec.TypeByName("bpf_iter_"+it.Name, &fn); err != nil {
-		return fmt.Errorf("%s: the kernel has no %s BPF iterator (Linux %s+): %w", it.Prefix, it.Name, it.Since, errors.ErrUnsupported)
+		return nil, fmt.Errorf("%s: the kernel has no %s BPF iterator (Linux %s+): %w", it.Prefix, it.Name, it.Since, errors.ErrUnsupported)
 	}
-	return nil
+	return cache, nil
 }
 
 // LoadError adds to a failed load what it most likely lacks.

@@ -13,8 +13,13 @@ import (
 
 func TestCheckKernel(t *testing.T) {
 	cache := btf.NewCache()
-	require.NoError(t, Iterator{"bpf walk", "task_file", "5.8"}.CheckKernel(cache), "this machine's kernel has BTF and the task_file iterator")
-	err := Iterator{"bpf x", "no_such_target", "9.9"}.CheckKernel(cache)
+	got, err := Iterator{"bpf walk", "task_file", "5.8"}.CheckKernel(cache)
+	require.NoError(t, err, "this machine's kernel has BTF and the task_file iterator")
+	require.Same(t, cache, got)
+	fresh, err := Iterator{"bpf walk", "task_file", "5.8"}.CheckKernel(nil)
+	require.NoError(t, err)
+	require.NotNil(t, fresh, "a new cache for nil")
+	_, err = Iterator{"bpf x", "no_such_target", "9.9"}.CheckKernel(cache)
 	require.EqualError(t, err, "bpf x: the kernel has no no_such_target BPF iterator (Linux 9.9+): unsupported operation")
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 }
